@@ -12,6 +12,11 @@ from convlab.nn.conv import (
 )
 from convlab.nn.module import Module, Parameter
 
+# <pooling-imports>
+# <resample-imports>
+# <activation-loss-imports>
+# <layers-imports>
+
 __all__ = [
     "Conv1d",
     "Conv2d",
@@ -25,4 +30,8 @@ __all__ = [
     "Sequential",
     "functional",
     "init",
+    # <pooling-all>
+    # <resample-all>
+    # <activation-loss-all>
+    # <layers-all>
 ]

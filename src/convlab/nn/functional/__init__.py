@@ -1,7 +1,7 @@
 """Stateless operations with PyTorch's names, signatures and defaults (``torch.nn.functional``).
 
 One sub-module per op family; everything is re-exported here, so ``import convlab.nn.functional
-as F`` gives ``F.conv2d``, ``F.pad`` and the rest.
+as F`` gives ``F.conv2d``, ``F.max_pool2d`` and the rest.
 """
 
 from convlab.nn.functional.conv import (
@@ -15,6 +15,11 @@ from convlab.nn.functional.conv import (
     pad,
 )
 
+# <pooling-imports>
+# <resample-imports>
+# <activation-loss-imports>
+# <layers-imports>
+
 __all__ = [
     "check_output_padding",
     "conv1d",
@@ -24,4 +29,8 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "pad",
+    # <pooling-all>
+    # <resample-all>
+    # <activation-loss-all>
+    # <layers-all>
 ]
