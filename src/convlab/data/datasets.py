@@ -22,6 +22,7 @@ __all__ = [
     "load_dataset",
     "load_idx",
     "load_image_folder",
+    "load_mnist1d",
     "load_mnist5k",
     "load_npz",
     "read_idx",
@@ -85,6 +86,18 @@ def load_mnist5k() -> Split:
         train = ArrayDataset(arrays["train_images"][:, None], arrays["train_labels"])
         test = ArrayDataset(arrays["test_images"][:, None], arrays["test_labels"])
     return Split("mnist-5k", train, test)
+
+
+def load_mnist1d() -> Split:
+    """MNIST-1D (Greydanus, 2020): 4,000 + 1,000 sequences of 40 points, shipped pre-generated.
+
+    Inputs are ``(N, 1, 40)`` float32; source and licence in ``data/MNIST1D.md``.
+    """
+    with resources.files("convlab.data").joinpath("mnist1d.npz").open("rb") as f:
+        arrays = np.load(f, allow_pickle=False)
+        train = ArrayDataset(arrays["train_inputs"][:, None], arrays["train_labels"])
+        test = ArrayDataset(arrays["test_inputs"][:, None], arrays["test_labels"])
+    return Split("mnist1d", train, test)
 
 
 # --- IDX (the original MNIST / Fashion-MNIST files) ---------------------------------------------
@@ -283,9 +296,7 @@ def load_dataset(spec: str, seed: int = 0) -> Split:
     if spec in ("mnist-5k", "mnist5k"):
         return load_mnist5k()
     if spec in ("mnist1d", "mnist-1d"):
-        from convlab.data.mnist1d import load_mnist1d
-
-        return load_mnist1d(seed=0)
+        return load_mnist1d()
     path = Path(spec)
     if not path.exists():
         raise DataError(
