@@ -1,11 +1,13 @@
 """convlab: convolutional neural networks on NumPy, with PyTorch's semantics.
 
-    import convlab as cl
-    import convlab.nn.functional as F
-    x = cl.randn(1, 1, 5, 5, requires_grad=True)
-    F.conv2d(x, cl.ones(1, 1, 3, 3), padding=1).sum().backward()
+import convlab as cl
+import convlab.nn.functional as F
+x = cl.randn(1, 1, 5, 5, requires_grad=True)
+F.conv2d(x, cl.ones(1, 1, 3, 3), padding=1).sum().backward()
 """
 
+# The sub-packages users reach through the top-level name (cl.nn.Conv2d, cl.optim.SGD).
+from convlab import nn, optim
 from convlab.autograd import (
     Function,
     Tensor,
@@ -26,6 +28,7 @@ from convlab.autograd import (
     tensor,
     zeros,
 )
+from convlab.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -37,13 +40,17 @@ __all__ = [
     "enable_grad",
     "float32",
     "float64",
+    "get_num_threads",
     "gradcheck",
     "int64",
     "is_grad_enabled",
     "manual_seed",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
     "rand",
+    "set_num_threads",
     "randn",
     "stack",
     "tensor",

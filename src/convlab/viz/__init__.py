@@ -1,0 +1,1 @@
+"""Pictures: training curves and confusion matrices (matplotlib, from the 'viz' extra)."""
