@@ -45,6 +45,10 @@ class TrainOptions:
     model_args: dict = field(default_factory=dict)
 
 
+# Recipes that differ from TrainOptions' defaults (measured: see the README's results table).
+MODEL_DEFAULTS = {"cnn1d": {"epochs": 60, "lr": 1e-2}}
+
+
 def is_reconstruction(model_name: str) -> bool:
     return model_name == "autoencoder"
 

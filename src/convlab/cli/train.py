@@ -22,46 +22,56 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "After every epoch DIR holds config.json, model.safetensors, resume.safetensors and "
             "metrics.json; at the end also curves.png (with the 'viz' extra)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--model",
         default=defaults.model,
         choices=sorted(MODELS),
-        help="which network of the model zoo",
+        help="which network of the model zoo (default: %(default)s)",
     )
     parser.add_argument(
         "--data",
         default=defaults.data,
         help="'mnist-5k' (shipped), 'mnist1d', a directory of MNIST IDX files or "
-        "of class sub-folders of images, or an .npz with x and y",
+        "of class sub-folders of images, or an .npz with x and y (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs",
         type=positive_int,
         default=None,
-        help=f"passes over the training set (default {defaults.epochs}; with "
-        "--resume, the run's own number)",
+        help=f"passes over the training set (default {defaults.epochs}, cnn1d 60)",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="images per step (default: %(default)s)",
+    )
     parser.add_argument(
         "--lr",
         type=positive_float,
-        default=defaults.lr,
-        help="peak learning rate of the one-cycle schedule",
+        default=None,
+        help=f"peak learning rate of the one-cycle schedule (default {defaults.lr:g}, cnn1d 0.01)",
     )
-    parser.add_argument("--optimizer", default=defaults.optimizer, choices=sorted(OPTIMIZERS))
+    parser.add_argument(
+        "--optimizer",
+        default=defaults.optimizer,
+        choices=sorted(OPTIMIZERS),
+        help="(default: %(default)s)",
+    )
     parser.add_argument(
         "--seed",
         type=int,
         default=defaults.seed,
-        help="seeds weights, shuffling and augmentation: same seed, same numbers",
+        help="seeds weights, shuffling and augmentation: same seed, same numbers "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--shift",
         type=non_negative_int,
         default=defaults.max_shift,
-        help="random shifts of up to this many pixels (augmentation); 0 = off",
+        help="random shifts of up to this many pixels (augmentation); 0 = off "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--out",
@@ -116,7 +126,7 @@ def _options_for_resume(args):
 
 def _options_for_new_run(args):
     from convlab.io.checkpoint import CONFIG
-    from convlab.training import TrainOptions
+    from convlab.training import MODEL_DEFAULTS, TrainOptions
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{args.model}-{stamp}"
@@ -124,12 +134,13 @@ def _options_for_new_run(args):
         raise UsageError(
             f"{out} already holds a run: resume it with --resume {out}, or choose another --out"
         )
+    recipe = MODEL_DEFAULTS.get(args.model, {})
     return TrainOptions(
         model=args.model,
         data=args.data,
-        epochs=args.epochs or TrainOptions.epochs,
+        epochs=args.epochs or recipe.get("epochs", TrainOptions.epochs),
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=args.lr or recipe.get("lr", TrainOptions.lr),
         optimizer=args.optimizer,
         seed=args.seed,
         max_shift=args.shift,
@@ -199,4 +210,28 @@ def run(args: argparse.Namespace) -> int:
     picture = save_training_curves(summary, Path(options.out) / "curves.png")
     if picture is not None:
         print(f"training curves: {picture}")
+    if options.model == "autoencoder":
+        _save_reconstructions(options.out, split)
     return 0
+
+
+def _save_reconstructions(run_dir: str, split) -> None:
+    import convlab as cl
+    from convlab.data import Normalize
+    from convlab.io.checkpoint import load_model
+    from convlab.viz.plots import save_reconstructions
+
+    model, config = load_model(run_dir)
+    normalize = Normalize.from_dict(config["normalize"])
+    import numpy as np
+
+    targets = split.test.targets
+    picks = [int(np.flatnonzero(targets == c)[0]) for c in np.unique(targets)[:10]]
+    images = split.test.inputs[picks]  # one test image per class
+    with cl.no_grad():
+        rebuilt = model(cl.Tensor(normalize(images))).numpy()
+    picture = save_reconstructions(
+        images / normalize.scale, rebuilt, Path(run_dir) / "reconstructions.png"
+    )
+    if picture is not None:
+        print(f"originals and reconstructions: {picture}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_confusion_matrix", "save_training_curves"]
+__all__ = ["save_confusion_matrix", "save_reconstructions", "save_training_curves"]
 
 
 def _pyplot():
@@ -95,4 +95,25 @@ def save_confusion_matrix(matrix: np.ndarray, classes: list[str], path: str | Pa
             )
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
     ax.set_title(f"accuracy {100 * accuracy:.2f}%")
+    return _save(fig, plt, Path(path))
+
+
+def save_reconstructions(
+    originals: np.ndarray, reconstructions: np.ndarray, path: str | Path
+) -> Path | None:
+    """Originals (top row) above their reconstructions (bottom row), greyscale."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    count = len(originals)
+    fig, axes = plt.subplots(2, count, figsize=(1.1 * count, 2.5))
+    axes = np.asarray(axes).reshape(2, count)
+    for column in range(count):
+        for row, images in enumerate((originals, reconstructions)):
+            ax = axes[row, column]
+            ax.imshow(images[column][0], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("rebuilt")
     return _save(fig, plt, Path(path))
