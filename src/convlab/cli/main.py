@@ -10,10 +10,10 @@ import argparse
 import sys
 
 import convlab
-from convlab.cli import evaluate, predict, summary, train
+from convlab.cli import animate, evaluate, explain, predict, run, shape, summary, train, viz
 from convlab.cli.common import UsageError
 
-COMMANDS = (train, evaluate, predict, summary)
+COMMANDS = (train, evaluate, predict, summary, shape, explain, animate, viz, run)
 
 
 class _Parser(argparse.ArgumentParser):
