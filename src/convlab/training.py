@@ -77,9 +77,10 @@ class Progress:
             self.stream.flush()
 
 
-def _loss(model_name: str, output, x, y):
+def _loss(model_name: str, output, x, y, normalize: Normalize):
+    """Cross-entropy for classifiers; for the autoencoder, MSE against the input's pixels."""
     if is_reconstruction(model_name):
-        return F.mse_loss(output, x)
+        return F.mse_loss(output, cl.Tensor(_unit_range(x, normalize)))
     return F.cross_entropy(output, y)
 
 
@@ -195,7 +196,7 @@ def train(options: TrainOptions, split: Split, resume: bool = False, log=print) 
         loss_sum, correct, seen = 0.0, 0, 0
         for step, (x, y) in enumerate(loader, start=1):
             output = model(x)
-            loss = _loss(options.model, output, _target_for(options.model, x, normalize), y)
+            loss = _loss(options.model, output, x, y, normalize)
             value = float(loss.item())
             if not math.isfinite(value):
                 bar.close()
@@ -258,12 +259,6 @@ def train(options: TrainOptions, split: Split, resume: bool = False, log=print) 
         summary = _summary(history, elapsed, options)
         checkpoint.save_json(out / checkpoint.METRICS, summary)
     return _summary(history, elapsed, options)
-
-
-def _target_for(model_name, x, normalize):
-    if is_reconstruction(model_name):
-        return cl.Tensor(_unit_range(x, normalize))
-    return x
 
 
 def _summary(history: list[dict], elapsed: float, options: TrainOptions) -> dict:
