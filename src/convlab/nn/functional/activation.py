@@ -26,6 +26,7 @@ from numpy.polynomial import chebyshev
 from convlab.autograd import Function, Tensor, get_default_dtype, is_grad_enabled
 from convlab.autograd.dtypes import as_dtype
 from convlab.autograd.ops import normalize_dim
+from convlab.nn.functional._args import as_array
 
 __all__ = [
     "celu",
@@ -83,13 +84,7 @@ def torch_dtype_name(dtype: np.dtype) -> str:
 
 
 def _array(value: Any, op: str, name: str = "input") -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{op}(): argument '{name}' must be a Tensor or numpy.ndarray, not {type(value).__name__}"
-    )
+    return as_array(value, name, op)
 
 
 def _require_float(x: np.ndarray, kernel: str, integers: bool = False) -> None:

@@ -18,6 +18,7 @@ from convlab import shapes
 from convlab.autograd import Function, Tensor
 from convlab.kernels import conv as conv_kernels
 from convlab.kernels import pad as pad_kernels
+from convlab.nn.functional._args import as_array as _array
 
 __all__ = [
     "conv1d",
@@ -36,16 +37,6 @@ _DTYPE_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 # ---------------------------------------------------------------------------------------------
 # Argument checking shared by the convolution family
 # ---------------------------------------------------------------------------------------------
-
-
-def _array(value, name: str, op: str) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{op}(): argument '{name}' must be a Tensor or numpy.ndarray, not {type(value).__name__}"
-    )
 
 
 def _check_float(arrays: dict[str, np.ndarray | None], op: str) -> None:

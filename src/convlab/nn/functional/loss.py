@@ -16,6 +16,7 @@ import numpy as np
 from convlab.autograd import Function, Tensor, is_grad_enabled, sum_to_shape
 from convlab.autograd.dtypes import result_type
 from convlab.autograd.ops import _broadcast_shape
+from convlab.nn.functional._args import as_array
 from convlab.nn.functional.activation import torch_dtype_name
 
 __all__ = [
@@ -40,13 +41,7 @@ _BCE_EPSILON = float(np.float32(1e-12))
 
 
 def _array(value: Any, op: str, name: str) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{op}(): argument '{name}' must be a Tensor or numpy.ndarray, not {type(value).__name__}"
-    )
+    return as_array(value, name, op)
 
 
 def _optional(value: Any, op: str, name: str) -> np.ndarray | None:

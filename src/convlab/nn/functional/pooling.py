@@ -24,6 +24,7 @@ import numpy as np
 from convlab import shapes
 from convlab.autograd import Function, Tensor
 from convlab.kernels import pool as kernels
+from convlab.nn.functional._args import as_array as _array
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -57,16 +58,6 @@ _NUMBERS = {1: "one", 2: "two", 3: "three"}
 # ---------------------------------------------------------------------------------------------
 # Argument checking shared by the pooling family
 # ---------------------------------------------------------------------------------------------
-
-
-def _array(value, name: str, op: str) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{op}(): argument '{name}' must be a Tensor or numpy.ndarray, not {type(value).__name__}"
-    )
 
 
 def _is_int(value) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 
 from convlab.autograd import Function, Tensor
 from convlab.kernels import resample as K
+from convlab.nn.functional._args import as_array as _array
 
 __all__ = [
     "interpolate",
@@ -44,16 +45,6 @@ _TORCH_NAMES = {
     "complex128": "ComplexDouble",
 }
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _array(value, name: str, op: str) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{op}(): argument '{name}' must be a Tensor or numpy.ndarray, not {type(value).__name__}"
-    )
 
 
 def _not_implemented(kernel: str, dtype: np.dtype) -> NotImplementedError:
