@@ -75,3 +75,13 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(SafetensorsError, match="nothing.safetensors"):
         load_file(tmp_path / "nothing.safetensors")
+
+
+def test_bfloat16_from_torch_loads_as_float32(tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch 2.13 not installed")
+    st = pytest.importorskip("safetensors.torch", reason="safetensors not installed")
+    values = torch.tensor([[1.5, -2.25], [3.0e5, 1.0e-3]], dtype=torch.bfloat16)
+    st.save_file({"w": values}, str(tmp_path / "bf16.safetensors"))
+    loaded = load_file(tmp_path / "bf16.safetensors")["w"]
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, values.float().numpy())

@@ -108,8 +108,10 @@ def load_file(path: str | os.PathLike, with_metadata: bool = False):
     body = memoryview(raw)[8 + size :]
     arrays = {}
     for name, info in header.items():
+        bfloat16 = isinstance(info, dict) and info.get("dtype") == "BF16"
         try:
-            dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
+            # bfloat16 is the top half of a float32: read it as uint16, widen below.
+            dtype = np.dtype(np.uint16 if bfloat16 else _DTYPES[info["dtype"]]).newbyteorder("<")
             shape = tuple(int(s) for s in info["shape"])
             begin, end = (int(v) for v in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
@@ -121,9 +123,9 @@ def load_file(path: str | os.PathLike, with_metadata: bool = False):
                 f"{path} is truncated or corrupt: tensor {name!r} {shape} needs bytes "
                 f"[{begin}, {end}) of a {len(body)}-byte body"
             )
-        arrays[name] = (
-            np.frombuffer(body[begin:end], dtype=dtype)
-            .reshape(shape)
-            .astype(dtype.newbyteorder("="), copy=True)
-        )
+        array = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape)
+        if bfloat16:
+            arrays[name] = (array.astype(np.uint32) << 16).view(np.float32)
+        else:
+            arrays[name] = array.astype(dtype.newbyteorder("="), copy=True)
     return (arrays, metadata) if with_metadata else arrays
