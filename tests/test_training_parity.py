@@ -36,15 +36,27 @@ OPTIMIZERS = [
 def torch_model():
     tnn = torch.nn
     return tnn.Sequential(
-        tnn.Conv2d(1, 4, 3, padding=1), tnn.BatchNorm2d(4), tnn.ReLU(), tnn.MaxPool2d(2),
-        tnn.Conv2d(4, 6, 3), tnn.ReLU(), tnn.Flatten(), tnn.Linear(6 * 2 * 2, 5),
+        tnn.Conv2d(1, 4, 3, padding=1),
+        tnn.BatchNorm2d(4),
+        tnn.ReLU(),
+        tnn.MaxPool2d(2),
+        tnn.Conv2d(4, 6, 3),
+        tnn.ReLU(),
+        tnn.Flatten(),
+        tnn.Linear(6 * 2 * 2, 5),
     ).double()
 
 
 def our_model():
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 2 * 2, 5),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 5),
     ).double()
 
 
@@ -69,8 +81,9 @@ def test_fifty_steps_follow_torch(name, options):
         c_loss.backward()
         c_opt.step()
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-5,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            ours.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-5, err_msg=key
+        )
 
 
 def test_lenet5_learns_random_labels():
