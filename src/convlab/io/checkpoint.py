@@ -59,7 +59,10 @@ def load_config(run_dir: str | os.PathLike) -> dict:
 
 
 def save_weights(run_dir: str | os.PathLike, model, model_name: str) -> None:
-    save_file(model.state_dict(), Path(run_dir) / WEIGHTS, {"convlab_model": model_name})
+    """The run's weights in the same safetensors form ``convlab.io.save_weights`` writes."""
+    from convlab.io.interchange import save_weights as save_state_dict  # it imports this module
+
+    save_state_dict(model, Path(run_dir) / WEIGHTS, {"convlab_model": model_name})
 
 
 def _load_into(model, arrays: dict[str, np.ndarray], source: str) -> None:
