@@ -10,10 +10,21 @@ import argparse
 import sys
 
 import convlab
-from convlab.cli import animate, evaluate, explain, predict, run, shape, summary, train, viz
+from convlab.cli import (
+    animate,
+    bench,
+    evaluate,
+    explain,
+    predict,
+    run,
+    shape,
+    summary,
+    train,
+    viz,
+)
 from convlab.cli.common import UsageError
 
-COMMANDS = (train, evaluate, predict, summary, shape, explain, animate, viz, run)
+COMMANDS = (train, evaluate, predict, summary, shape, explain, animate, viz, run, bench)
 
 
 class _Parser(argparse.ArgumentParser):

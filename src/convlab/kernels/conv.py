@@ -48,6 +48,35 @@ def _pad_zeros(x: np.ndarray, padding: Pads) -> np.ndarray:
     return out
 
 
+# Columns of one GEMM chunk stay under this size: they then live in the last-level cache
+# between being written by im2col and read by the matrix product, and peak memory stays small.
+CHUNK_BYTES = 8 << 20
+# Forward passes keep their columns for the weight-gradient when they are at most this big.
+KEEP_COLS_BYTES = 16 << 20
+
+
+def _windows(
+    xp: np.ndarray,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out_spatial: tuple[int, ...],
+) -> np.ndarray:
+    """Read-only strided view ``(N, C, *kernel, *out)`` of an already padded input."""
+    sn, sc, *ss = xp.strides
+    return as_strided(
+        xp,
+        shape=(*xp.shape[:2], *kernel, *out_spatial),
+        strides=(
+            sn,
+            sc,
+            *(s * d for s, d in zip(ss, dilation)),
+            *(s * t for s, t in zip(ss, stride)),
+        ),
+        writeable=False,
+    )
+
+
 def im2col(
     x: np.ndarray,
     kernel: tuple[int, ...],
@@ -56,32 +85,30 @@ def im2col(
     dilation: tuple[int, ...],
     out_spatial: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """Unfold every receptive field into a column: ``(N, C, *S) -> (C, *kernel, N, *out)``.
+    """Unfold every receptive field into a column: ``(N, C, *S) -> (N, C, *kernel, *out)``.
 
-    A strided view of the padded input (no copy) is laid out with the channel and kernel
-    offsets first, so that ``reshape(groups, C_in/groups * prod(kernel), N * prod(out))`` is the
-    right-hand side of one GEMM per group. ``out_spatial`` limits the windows taken (the
-    adjoint of a transposed convolution may need fewer than fit).
+    A strided view of the padded input is copied once; ``reshape(N, groups, C_in/groups *
+    prod(kernel), prod(out))`` is then the right-hand side of one GEMM per sample and group
+    (PyTorch's ``unfold`` layout). ``out_spatial`` limits the windows taken (the adjoint of a
+    transposed convolution may need fewer than fit).
     """
     xp = _pad_zeros(x, padding)
     if out_spatial is None:
-        out_spatial = shapes.conv_output_shape(
-            xp.shape[2:], kernel, stride, [0] * len(kernel), dilation
-        )
-    n, c = xp.shape[:2]
-    sn, sc, *ss = xp.strides
-    view = as_strided(
-        xp,
-        shape=(c, *kernel, n, *out_spatial),
-        strides=(
-            sc,
-            *(s * d for s, d in zip(ss, dilation)),
-            sn,
-            *(s * t for s, t in zip(ss, stride)),
-        ),
-        writeable=False,
+        out_spatial = _fitting_windows(xp, kernel, stride, dilation)
+    return np.ascontiguousarray(_windows(xp, kernel, stride, dilation, tuple(out_spatial)))
+
+
+def _fitting_windows(xp, kernel, stride, dilation) -> tuple[int, ...]:
+    return tuple(
+        shapes.conv_output_shape(xp.shape[2:], kernel, stride, [0] * len(kernel), dilation)
     )
-    return np.ascontiguousarray(view)
+
+
+def _overlap(size: int, low: int, start: int, step: int, count: int) -> tuple[int, int]:
+    """Output positions ``m`` in ``[first, last)`` whose input ``m * step + start - low`` exists."""
+    first = max(0, -((start - low) // step)) if start < low else 0
+    last = min(count, (size - 1 + low - start) // step + 1) if size - 1 + low >= start else 0
+    return first, max(first, last)
 
 
 def col2im(
@@ -91,24 +118,133 @@ def col2im(
     stride: tuple[int, ...],
     padding: Pads,
     dilation: tuple[int, ...],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: add each column back onto the input positions it came from.
 
-    ``cols`` has shape ``(C, *kernel, N, *out)``. Loops over kernel offsets only (one strided
-    slice-add per offset); overlapping windows therefore accumulate.
+    ``cols`` has shape ``(N, C, *kernel, *out)``. Loops over kernel offsets only (one strided
+    slice-add per offset, straight into the unpadded result: padding positions are skipped
+    rather than cropped); overlapping windows therefore accumulate. ``out``, if given, is a
+    zeroed array of ``input_shape`` to accumulate into.
     """
     n, c, *spatial = input_shape
     out_spatial = cols.shape[2 + len(kernel) :]
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding))
-    acc = np.zeros((c, n, *padded), cols.dtype)
+    acc = np.zeros(input_shape, cols.dtype) if out is None else out
     for offset in itertools.product(*(range(k) for k in kernel)):
-        window = tuple(
-            slice(o * d, o * d + (m - 1) * s + 1, s)
-            for o, d, m, s in zip(offset, dilation, out_spatial, stride)
+        source, target = [], []
+        for size, (low, _), o, d, s, m in zip(
+            spatial, padding, offset, dilation, stride, out_spatial
+        ):
+            first, last = _overlap(size, low, o * d, s, m)
+            if first == last:
+                break
+            begin = first * s + o * d - low
+            source.append(slice(first, last))
+            target.append(slice(begin, begin + (last - first - 1) * s + 1, s))
+        else:
+            acc[(slice(None), slice(None), *target)] += cols[
+                (slice(None), slice(None), *offset, *source)
+            ]
+    return acc
+
+
+class _Wide:
+    """A stride-1 convolution on the flattened padded input: "wide" columns.
+
+    With stride 1, output position ``p`` and kernel offset ``k`` read the padded input at
+    ``p + k`` in flattened coordinates, if outputs are indexed on the padded grid (rows as long
+    as padded rows; the extra positions at the end of each row are computed and dropped). Every
+    kernel offset is then ONE contiguous run of the flattened input: im2col copies and col2im
+    adds long rows instead of short strided ones, which is several times faster for small
+    images. The price is the dropped positions: ``waste`` is their share of the GEMM.
+    """
+
+    def __init__(self, spatial, kernel, padding: Pads, dilation, out_spatial) -> None:
+        self.spatial = tuple(spatial)
+        self.padding = padding
+        self.out = tuple(out_spatial)
+        self.padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding))
+        self.grid = (self.out[0], *self.padded[1:])  # outputs on the padded grid
+        self.length = math.prod(self.grid)
+        row = [math.prod(self.padded[i + 1 :]) for i in range(len(self.padded))]
+        self.steps = tuple(d * r for d, r in zip(dilation, row))
+        self.offsets = [
+            sum(o * t for o, t in zip(offset, self.steps))
+            for offset in itertools.product(*(range(k) for k in kernel))
+        ]
+        self.kernel = tuple(kernel)
+        self.size = max(math.prod(self.padded), self.offsets[-1] + self.length)
+        self.waste = self.length / max(1, math.prod(self.out))
+
+    def flat_input(self, x: np.ndarray) -> np.ndarray:
+        """``x`` zero-padded and flattened: ``(N, C, size)``."""
+        buf = np.zeros((*x.shape[:2], self.size), x.dtype)
+        self._inside(buf)[...] = x
+        return buf
+
+    def _inside(self, buf: np.ndarray) -> np.ndarray:
+        padded = buf[..., : math.prod(self.padded)].reshape(*buf.shape[:2], *self.padded)
+        return padded[
+            (slice(None), slice(None))
+            + tuple(slice(lo, lo + s) for s, (lo, _) in zip(self.spatial, self.padding))
+        ]
+
+    def columns(self, buf: np.ndarray) -> np.ndarray:
+        """Read-only view ``(N, C, *kernel, length)`` of a flat input."""
+        sn, sc, item = buf.strides
+        return as_strided(
+            buf,
+            shape=(*buf.shape[:2], *self.kernel, self.length),
+            strides=(sn, sc, *(t * item for t in self.steps), item),
+            writeable=False,
         )
-        acc[(slice(None), slice(None)) + window] += cols[(slice(None),) + offset]
-    crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, padding))
-    return acc[(slice(None), slice(None)) + crop].transpose(1, 0, *range(2, 2 + len(spatial)))
+
+    def narrow(self, y: np.ndarray) -> np.ndarray:
+        """``(N, C, length)`` on the padded grid -> ``(N, C, *out)``, a contiguous copy."""
+        y = y.reshape(*y.shape[:2], *self.grid)
+        return np.ascontiguousarray(
+            y[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
+        )
+
+    def widen(self, g: np.ndarray) -> np.ndarray:
+        """``(N, C, *out)`` -> ``(N, C, length)``, zeros at the dropped positions."""
+        wide = np.zeros((*g.shape[:2], *self.grid), g.dtype)
+        wide[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
+        return wide.reshape(*g.shape[:2], self.length)
+
+    def fold(self, cols: np.ndarray, out: np.ndarray) -> None:
+        """Add wide columns ``(N, C, *kernel, length)`` onto ``out`` ``(N, C, *spatial)``."""
+        acc = np.zeros((*cols.shape[:2], self.size), cols.dtype)
+        flat = cols.reshape(*cols.shape[:2], len(self.offsets), self.length)
+        for j, start in enumerate(self.offsets):
+            acc[:, :, start : start + self.length] += flat[:, :, j]
+        out += self._inside(acc)
+
+
+def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
+    """The wide layout when it applies (stride 1) and wastes at most half the GEMM."""
+    if any(s != 1 for s in stride) or len(kernel) == 0:
+        return None
+    wide = _Wide(spatial, kernel, padding, dilation, out_spatial)
+    return wide if wide.waste <= 1.5 else None
+
+
+def _chunk(n: int, bytes_per_sample: int) -> int:
+    return max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
+
+
+def _padded_out(spatial, kernel, stride, padding: Pads, dilation) -> tuple[int, ...]:
+    padded = [s + lo + hi for s, (lo, hi) in zip(spatial, padding)]
+    return tuple(shapes.conv_output_shape(padded, kernel, stride, [0] * len(kernel), dilation))
+
+
+def _columns_source(x, kernel, stride, padding, dilation, out_spatial):
+    """``(wide, windows, positions)``: the strided column view im2col copies from."""
+    wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
+    if wide is not None:
+        return wide, wide.columns(wide.flat_input(x)), wide.length
+    windows = _windows(_pad_zeros(x, padding), kernel, stride, dilation, out_spatial)
+    return None, windows, math.prod(out_spatial)
 
 
 def _conv(
@@ -119,16 +255,36 @@ def _conv(
     dilation: tuple[int, ...],
     groups: int,
     out_spatial: tuple[int, ...] | None = None,
-) -> np.ndarray:
+    keep_cols: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The convolution by im2col + GEMM, a chunk of samples at a time.
+
+    Returns ``(y, cols)``; ``cols`` are all the columns when ``keep_cols`` and they are small
+    enough to keep (see ``KEEP_COLS_BYTES``), else None.
+    """
     kernel = weight.shape[2:]
-    cols = im2col(x, kernel, stride, padding, dilation, out_spatial)
-    n = x.shape[0]
-    out_spatial = cols.shape[2 + len(kernel) :]
+    if out_spatial is None:
+        out_spatial = _padded_out(x.shape[2:], kernel, stride, padding, dilation)
+    out_spatial = tuple(out_spatial)
+    n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     w = weight.reshape(groups, c_out // groups, -1)
-    y = np.matmul(w, cols.reshape(groups, w.shape[2], -1))  # (G, C_out/G, N * P)
-    y = y.reshape(c_out, n, *out_spatial)
-    return np.ascontiguousarray(np.moveaxis(y, 1, 0))
+    wide, windows, positions = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
+    sample_bytes = c_in * math.prod(kernel) * positions * x.itemsize
+    kept = None
+    if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
+        kept = np.ascontiguousarray(windows)
+        y = np.matmul(w, kept.reshape(n, groups, w.shape[2], positions))
+    else:
+        y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
+        step = _chunk(n, sample_bytes)
+        for start in range(0, n, step):
+            cols = np.ascontiguousarray(windows[start : start + step])
+            cols = cols.reshape(len(cols), groups, w.shape[2], positions)
+            np.matmul(w, cols, out=y[start : start + step])
+    y = y.reshape(n, c_out, positions)
+    y = wide.narrow(y) if wide is not None else y.reshape(n, c_out, *out_spatial)
+    return y, kept
 
 
 def _conv_input_grad(
@@ -142,11 +298,23 @@ def _conv_input_grad(
 ) -> np.ndarray:
     kernel = weight.shape[2:]
     n, c_out, *out_spatial = grad_out.shape
-    w = weight.reshape(groups, c_out // groups, -1)
-    g = np.moveaxis(grad_out, 1, 0).reshape(groups, c_out // groups, -1)
-    cols = np.matmul(w.transpose(0, 2, 1), g)  # (G, C_in/G * K, N * P)
-    cols = cols.reshape(input_shape[1], *kernel, n, *out_spatial)
-    return np.ascontiguousarray(col2im(cols, input_shape, kernel, stride, padding, dilation))
+    c_in = input_shape[1]
+    wide = _wide_geometry(input_shape[2:], kernel, stride, padding, dilation, out_spatial)
+    g = wide.widen(grad_out) if wide is not None else grad_out
+    positions = wide.length if wide is not None else math.prod(out_spatial)
+    g = g.reshape(n, groups, c_out // groups, positions)
+    w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
+    grad_x = np.zeros(input_shape, np.result_type(grad_out, weight))
+    step = _chunk(n, c_in * math.prod(kernel) * positions * grad_out.itemsize)
+    for start in range(0, n, step):
+        cols = np.matmul(w_t, g[start : start + step])  # (n, G, C_in/G * K, P)
+        target = grad_x[start : start + step]
+        if wide is not None:
+            wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
+        else:
+            cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
+            col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+    return grad_x
 
 
 def _conv_weight_grad(
@@ -157,13 +325,33 @@ def _conv_weight_grad(
     padding: Pads,
     dilation: tuple[int, ...],
     groups: int,
+    cols: np.ndarray | None = None,
 ) -> np.ndarray:
     kernel = tuple(weight_shape[2:])
     n, c_out, *out_spatial = grad_out.shape
-    cols = im2col(x, kernel, stride, padding, dilation, tuple(out_spatial))
-    cols = cols.reshape(groups, -1, n * math.prod(out_spatial))
-    g = np.moveaxis(grad_out, 1, 0).reshape(groups, c_out // groups, -1)
-    return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
+    out_spatial = tuple(out_spatial)
+    if cols is not None:
+        wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
+        positions = wide.length if wide is not None else math.prod(out_spatial)
+    else:
+        wide, windows, positions = _columns_source(
+            x, kernel, stride, padding, dilation, out_spatial
+        )
+    g = wide.widen(grad_out) if wide is not None else grad_out
+    g = g.reshape(n, groups, c_out // groups, positions)
+    if cols is not None:
+        parts = [(g, cols)]
+    else:
+        step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
+        parts = (
+            (g[start : start + step], np.ascontiguousarray(windows[start : start + step]))
+            for start in range(0, n, step)
+        )
+    grad_w = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
+    for g_part, cols_part in parts:
+        cols_part = cols_part.reshape(len(cols_part), groups, -1, positions)
+        grad_w += np.matmul(g_part, cols_part.transpose(0, 1, 3, 2)).sum(axis=0)
+    return grad_w.reshape(weight_shape)
 
 
 def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -180,12 +368,17 @@ def conv_forward(
     padding: Pads,
     dilation: tuple[int, ...],
     groups: int,
+    workspace: dict | None = None,
 ) -> np.ndarray:
     """Cross-correlation: ``y[n, o, p] = b[o] + sum_{c, k} w[o, c, k] x_pad[n, c', s p + d k]``.
 
-    ``c'`` runs over the input channels of output channel ``o``'s group.
+    ``c'`` runs over the input channels of output channel ``o``'s group. A ``workspace`` dict,
+    if given, receives what :func:`conv_backward_weight` can reuse (the columns, when small).
     """
-    return _add_bias(_conv(x, weight, stride, padding, dilation, groups), bias)
+    y, cols = _conv(x, weight, stride, padding, dilation, groups, keep_cols=workspace is not None)
+    if cols is not None:
+        workspace["cols"] = cols
+    return _add_bias(y, bias)
 
 
 def conv_backward_input(
@@ -209,9 +402,16 @@ def conv_backward_weight(
     padding: Pads,
     dilation: tuple[int, ...],
     groups: int,
+    workspace: dict | None = None,
 ) -> np.ndarray:
-    """Gradient of :func:`conv_forward` with respect to ``weight``."""
-    return _conv_weight_grad(x, grad_out, tuple(weight_shape), stride, padding, dilation, groups)
+    """Gradient of :func:`conv_forward` with respect to ``weight``.
+
+    Takes (and frees) the columns a forward pass left in ``workspace``.
+    """
+    cols = None if workspace is None else workspace.pop("cols", None)
+    return _conv_weight_grad(
+        x, grad_out, tuple(weight_shape), stride, padding, dilation, groups, cols
+    )
 
 
 def conv_backward_bias(grad_out: np.ndarray) -> np.ndarray:
@@ -263,7 +463,7 @@ def conv_transpose_backward_input(
     """
     return _conv(
         grad_out, weight, stride, _symmetric(padding), dilation, groups, tuple(input_shape[2:])
-    )
+    )[0]
 
 
 def conv_transpose_backward_weight(

@@ -41,6 +41,9 @@ __all__ = [
     "max_pool_backward",
     "max_pool_forward",
     "max_pool_indices",
+    "max_pool_tiles",
+    "max_pool_tiles_backward",
+    "max_pool_tiles_forward",
     "max_unpool_backward",
     "max_unpool_forward",
     "scatter_plane_indices",
@@ -163,6 +166,67 @@ def max_pool_forward(
         # np.maximum lets the first NaN win; PyTorch keeps the last one: redo, NaN-aware.
         out, arg = run(nan_aware=True)
     return out, arg
+
+
+def max_pool_tiles(kernel: Ints, stride: Ints, padding: Ints, dilation: Ints) -> bool:
+    """Whether the windows tile the input (stride = kernel, no padding, no dilation).
+
+    Such pools need no argmax in the forward pass: see :func:`max_pool_tiles_forward`.
+    """
+    return tuple(stride) == tuple(kernel) and not any(padding) and all(d == 1 for d in dilation)
+
+
+def _tile_views(x: np.ndarray, kernel: Ints, out_spatial: Ints) -> list[np.ndarray]:
+    return [
+        x[_offset_view(offset, out_spatial, kernel, (1,) * len(kernel))]
+        for offset in itertools.product(*(range(k) for k in kernel))
+    ]
+
+
+def max_pool_tiles_forward(x: np.ndarray, kernel: Ints) -> np.ndarray:
+    """Max over windows that tile ``x`` (floor mode): a running maximum of strided views.
+
+    NaN propagates (any NaN in a window gives NaN); the backward pass below does not handle
+    NaN windows, the general :func:`max_pool_forward` does.
+    """
+    n = len(kernel)
+    out_spatial = tuple(s // k for s, k in zip(x.shape[x.ndim - n :], kernel))
+    views = _tile_views(x, kernel, out_spatial)
+    if len(views) == 1:
+        return views[0].copy()
+    out = np.maximum(views[0], views[1])
+    for view in views[2:]:
+        np.maximum(out, view, out=out)
+    return out
+
+
+def max_pool_tiles_backward(
+    grad_out: np.ndarray, x: np.ndarray, out: np.ndarray, kernel: Ints
+) -> np.ndarray:
+    """Gradient of :func:`max_pool_tiles_forward` (no NaN in ``out``): the first maximum wins.
+
+    The winners are found again by comparing each view with the maximum, offsets in row-major
+    order, which is the tie rule of :func:`max_pool_forward` and of PyTorch.
+    """
+    n = len(kernel)
+    out_spatial = out.shape[out.ndim - n :]
+    grad = np.zeros(x.shape, grad_out.dtype)
+    views = _tile_views(x, kernel, out_spatial)
+    targets = _tile_views(grad, kernel, out_spatial)
+    taken = np.zeros(out.shape, bool)
+    mask = np.empty(out.shape, bool)
+    finite = bool(np.isfinite(grad_out).all())
+    for k, (view, target) in enumerate(zip(views, targets)):
+        np.equal(view, out, out=mask)
+        if k:
+            mask &= ~taken
+        if k < len(views) - 1:
+            taken |= mask
+        if finite:
+            np.multiply(grad_out, mask, out=target)
+        else:  # 0 * inf would be NaN
+            target[...] = np.where(mask, grad_out, 0)
+    return grad
 
 
 def _first_inside(kernel: Ints, stride: Ints, padding: Ints, dilation: Ints, out: Ints):

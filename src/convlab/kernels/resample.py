@@ -391,12 +391,8 @@ def unfold(
     channel, then kernel offset.
     """
     n, c = x.shape[:2]
-    k = len(kernel)
     cols = im2col(x, kernel, stride, tuple((p, p) for p in padding), dilation)
-    # im2col gives (C, *kernel, N, *out): bring N to the front.
-    cols = np.moveaxis(cols, 1 + k, 0)
-    blocks = math.prod(cols.shape[2 + k :])
-    return np.ascontiguousarray(cols).reshape(n, c * math.prod(kernel), blocks)
+    return cols.reshape(n, c * math.prod(kernel), math.prod(cols.shape[2 + len(kernel) :]))
 
 
 def fold(
@@ -415,10 +411,7 @@ def fold(
     """
     n = cols.shape[0]
     c = cols.shape[1] // math.prod(kernel)
-    k = len(kernel)
     grid = cols.reshape(n, c, *kernel, *blocks)
-    grid = np.moveaxis(grid, 0, 1 + k)  # (C, *kernel, N, *blocks)
-    out = col2im(
+    return col2im(
         grid, (n, c, *output_size), kernel, stride, tuple((p, p) for p in padding), dilation
     )
-    return np.ascontiguousarray(out)

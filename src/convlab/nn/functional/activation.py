@@ -223,7 +223,9 @@ class ReLUFunction(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return np.where(out <= 0, _zero(g), g)
+        if np.isfinite(g).all():  # a multiply is ~10x faster than where() on a random mask
+            return np.multiply(g, out > 0, dtype=g.dtype)
+        return np.where(out <= 0, _zero(g), g)  # 0 * inf would be NaN
 
 
 class HardtanhFunction(Function):

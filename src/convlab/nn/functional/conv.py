@@ -168,7 +168,11 @@ class ConvFunction(Function):
         ctx.args = (stride, padding, dilation, groups)
         ctx.unbatched = unbatched
         ctx.has_bias = bias is not None
-        y = conv_kernels.conv_forward(xb, weight, bias, stride, padding, dilation, groups)
+        # Room for what the weight-gradient can reuse from the forward pass (the columns).
+        ctx.workspace = {} if ctx.needs_input_grad[1] else None
+        y = conv_kernels.conv_forward(
+            xb, weight, bias, stride, padding, dilation, groups, ctx.workspace
+        )
         return y[0] if unbatched else y
 
     @staticmethod
@@ -176,11 +180,13 @@ class ConvFunction(Function):
         xb, weight = ctx.saved_tensors
         g = grad_output[None] if ctx.unbatched else grad_output
         grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:  # first, so that the kept columns are freed early
+            grad_w = conv_kernels.conv_backward_weight(
+                xb, g, weight.shape, *ctx.args, ctx.workspace
+            )
         if ctx.needs_input_grad[0]:
             grad_x = conv_kernels.conv_backward_input(g, weight, xb.shape, *ctx.args)
             grad_x = grad_x[0] if ctx.unbatched else grad_x
-        if ctx.needs_input_grad[1]:
-            grad_w = conv_kernels.conv_backward_weight(xb, g, weight.shape, *ctx.args)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = conv_kernels.conv_backward_bias(g)
         return grad_x, grad_w, grad_b

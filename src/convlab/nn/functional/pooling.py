@@ -172,16 +172,32 @@ class MaxPoolFunction(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, return_indices):
-        out, arg = kernels.max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode)
         spatial = x.shape[x.ndim - len(kernel) :]
-        ctx.save_for_backward(arg)
         ctx.args = (spatial, kernel, stride, padding, dilation)
+        ctx.tiles = False
+        exact = all(s % k == 0 for s, k in zip(spatial, kernel))
+        if (
+            not return_indices
+            and kernels.max_pool_tiles(kernel, stride, padding, dilation)
+            and (exact or not ceil_mode)
+        ):
+            # Windows that tile the input: no argmax now, the backward pass finds it again.
+            out = kernels.max_pool_tiles_forward(x, kernel)
+            if not np.isnan(out).any():
+                ctx.tiles = True
+                ctx.save_for_backward(x, out)
+                return out
+        out, arg = kernels.max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode)
+        ctx.save_for_backward(arg)
         if return_indices:
             return out, kernels.max_pool_indices(arg, spatial, kernel, stride, padding, dilation)
         return out
 
     @staticmethod
     def backward(ctx, grad_output, *_):
+        if ctx.tiles:
+            x, out = ctx.saved_tensors
+            return (kernels.max_pool_tiles_backward(grad_output, x, out, ctx.args[1]),)
         (arg,) = ctx.saved_tensors
         return (kernels.max_pool_backward(grad_output, arg, *ctx.args),)
 

@@ -1,0 +1,181 @@
+"""The im2col + GEMM kernel's internal paths, each against the reference loops (float64).
+
+The wide stride-1 layout, the general strided layout, chunking over the batch and the columns a
+forward pass keeps for the weight-gradient must all give the reference's numbers; the tiling
+max-pool and the ReLU backward fast paths must keep PyTorch's tie and non-finite rules.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from convlab.kernels import conv as K
+from convlab.kernels import pool as P
+from convlab.kernels import reference as R
+
+
+def stride1_cases():
+    rng = np.random.default_rng(7)
+    cases = []
+    for n_spatial, dilation, pad_kind in itertools.product((1, 2, 3), (1, 2), ("none", "asym")):
+        spatial = tuple(int(v) for v in rng.integers(5, 9, n_spatial))
+        kernel = tuple(int(v) for v in rng.integers(1, 4, n_spatial))
+        if pad_kind == "none":
+            padding = ((0, 0),) * n_spatial
+        else:
+            padding = tuple((int(a), int(a) + 1) for a in rng.integers(0, 3, n_spatial))
+        cases.append((spatial, kernel, padding, (dilation,) * n_spatial))
+    return cases
+
+
+def _check_against_reference(spatial, kernel, padding, dilation, groups=1, n=3):
+    rng = np.random.default_rng(0)
+    c_in, c_out = 2 * groups, 3 * groups
+    x = rng.standard_normal((n, c_in, *spatial))
+    w = rng.standard_normal((c_out, c_in // groups, *kernel))
+    stride = (1,) * len(spatial)
+    args = (stride, padding, dilation, groups)
+    y = R.conv(x, w, None, *args)
+    np.testing.assert_allclose(K.conv_forward(x, w, None, *args), y, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    grad_x = K.conv_backward_input(g, w, x.shape, *args)
+    grad_w = K.conv_backward_weight(x, g, w.shape, *args)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)
+    return K.conv_forward(x, w, None, *args), grad_x, grad_w
+
+
+@pytest.mark.parametrize("spatial,kernel,padding,dilation", stride1_cases())
+def test_wide_and_strided_layouts_agree(spatial, kernel, padding, dilation, monkeypatch):
+    wide = K._wide_geometry(
+        spatial,
+        kernel,
+        (1,) * len(spatial),
+        padding,
+        dilation,
+        K._padded_out(spatial, kernel, (1,) * len(spatial), padding, dilation),
+    )
+    with_wide = _check_against_reference(spatial, kernel, padding, dilation)
+    monkeypatch.setattr(K, "_wide_geometry", lambda *args: None)
+    without = _check_against_reference(spatial, kernel, padding, dilation)
+    for a, b in zip(with_wide, without):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    if wide is not None:
+        assert wide.waste <= 1.5
+
+
+def test_wide_layout_is_taken_for_lenet_and_skipped_when_wasteful():
+    lenet2 = K._wide_geometry((14, 14), (5, 5), (1, 1), ((0, 0),) * 2, (1, 1), (10, 10))
+    assert lenet2 is not None and lenet2.length == 10 * 14
+    # 3x3 outputs on a 9x9 padded grid: 3x the work, the strided layout is used.
+    assert K._wide_geometry((9, 9), (7, 7), (1, 1), ((0, 0),) * 2, (1, 1), (3, 3)) is None
+    assert K._wide_geometry((9, 9), (3, 3), (2, 2), ((0, 0),) * 2, (1, 1), (4, 4)) is None
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_chunks_over_the_batch_with_a_ragged_last_chunk(groups, stride, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 2 * groups, 9, 8))
+    w = rng.standard_normal((3 * groups, 2, 3, 3))
+    args = ((stride, stride), ((1, 1), (0, 2)), (1, 1), groups)
+    y = R.conv(x, w, None, *args)
+    g = rng.standard_normal(y.shape)
+    whole = (
+        K.conv_forward(x, w, None, *args),
+        K.conv_backward_input(g, w, x.shape, *args),
+        K.conv_backward_weight(x, g, w.shape, *args),
+    )
+    # One sample's columns are 2*groups*9*~72*8 bytes: 3 samples per chunk, the last has 1.
+    monkeypatch.setattr(K, "CHUNK_BYTES", 3 * 2 * groups * 9 * 72 * 8)
+    chunked = (
+        K.conv_forward(x, w, None, *args),
+        K.conv_backward_input(g, w, x.shape, *args),
+        K.conv_backward_weight(x, g, w.shape, *args),
+    )
+    np.testing.assert_allclose(chunked[0], y, rtol=1e-12, atol=1e-12)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_forward_keeps_columns_for_the_weight_gradient(stride, monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 10, 10))
+    w = rng.standard_normal((5, 3, 3, 3))
+    args = ((stride, stride), ((1, 1), (1, 1)), (1, 1), 1)
+    workspace = {}
+    y = K.conv_forward(x, w, None, *args, workspace)
+    assert "cols" in workspace
+    g = rng.standard_normal(y.shape)
+    kept = K.conv_backward_weight(x, g, w.shape, *args, workspace)
+    assert workspace == {}  # taken and freed
+    np.testing.assert_allclose(kept, K.conv_backward_weight(x, g, w.shape, *args), rtol=1e-12)
+    # Too big to keep: nothing is kept, the gradient recomputes the columns.
+    monkeypatch.setattr(K, "KEEP_COLS_BYTES", 8)
+    workspace = {}
+    K.conv_forward(x, w, None, *args, workspace)
+    assert workspace == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling over tiling windows
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
+def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel):
+    rng = np.random.default_rng(5)
+    spatial = tuple(4 * k + 1 for k in kernel)  # floor mode drops the last row/column
+    # Small integers: many ties, which must go to the first offset, as in PyTorch.
+    x = rng.integers(-2, 3, (2, 3, *spatial)).astype(np.float64)
+    zeros = (0,) * len(kernel)
+    ones = (1,) * len(kernel)
+    out, arg = P.max_pool_forward(x, kernel, kernel, zeros, ones)
+    fast = P.max_pool_tiles_forward(x, kernel)
+    np.testing.assert_array_equal(fast, out)
+    g = rng.standard_normal(out.shape)
+    g.flat[::5] = np.inf  # non-finite gradients must not leak NaN into the losers
+    expected = P.max_pool_backward(g, arg, spatial, kernel, kernel, zeros, ones)
+    np.testing.assert_array_equal(P.max_pool_tiles_backward(g, x, out, kernel), expected)
+
+
+def test_tiling_rule():
+    assert P.max_pool_tiles((2, 2), (2, 2), (0, 0), (1, 1))
+    assert not P.max_pool_tiles((2, 2), (1, 1), (0, 0), (1, 1))
+    assert not P.max_pool_tiles((2, 2), (2, 2), (1, 0), (1, 1))
+    assert not P.max_pool_tiles((2, 2), (2, 2), (0, 0), (2, 1))
+
+
+def test_max_pool_fast_path_matches_torch_with_ties_and_nan(torch):
+    import convlab as cl
+    import convlab.nn.functional as F
+
+    rng = np.random.default_rng(6)
+    x = np.maximum(rng.standard_normal((4, 3, 8, 8)), 0).astype(np.float32)  # ReLU'd: ties at 0
+    x[0, 0, 0, 0] = np.nan  # a NaN input takes the general path for the whole call
+    for data in (x[1:], x):
+        ours = cl.tensor(data, requires_grad=True)
+        theirs = torch.tensor(data, requires_grad=True)
+        y = F.max_pool2d(ours, 2)
+        yt = torch.nn.functional.max_pool2d(theirs, 2)
+        np.testing.assert_array_equal(y.data, yt.detach().numpy())
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(cl.tensor(g))
+        yt.backward(torch.tensor(g))
+        np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+
+
+def test_relu_backward_with_non_finite_gradients_matches_torch(torch):
+    import convlab as cl
+    import convlab.nn.functional as F
+
+    x = np.array([-1.0, 0.0, 2.0, -3.0, 4.0], np.float32)
+    g = np.array([np.inf, np.nan, 1.0, -np.inf, np.nan], np.float32)
+    ours = cl.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    F.relu(ours).backward(cl.tensor(g))
+    torch.relu(theirs).backward(torch.tensor(g))
+    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    assert ours.grad.data[0] == 0 and ours.grad.data[1] == 0  # not NaN
