@@ -1,0 +1,92 @@
+"""Threads and the machine: what a benchmark sets before it runs and records beside its numbers."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import platform
+from typing import Any
+
+__all__ = ["apply_threads", "default_threads", "describe_environment", "import_torch"]
+
+
+def default_threads() -> int:
+    """2, or the number of cores when the machine has fewer."""
+    return min(2, os.cpu_count() or 1)
+
+
+def import_torch() -> Any:
+    """PyTorch, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def apply_threads(count: int, torch: Any = None) -> dict[str, Any]:
+    """Give every library in the race ``count`` threads; report what each one accepted.
+
+    PyTorch (intra-op threads), NumPy's OpenBLAS through ``convlab.set_num_threads``, and numba
+    when it is installed (convlab's optional JIT kernels use it).
+    """
+    import convlab
+
+    applied: dict[str, Any] = {"requested": count}
+    applied["convlab_blas"] = count if convlab.set_num_threads(count) else None
+    applied["numba"] = None
+    if importlib.util.find_spec("numba") is not None:
+        import numba
+
+        # numba refuses more threads than it started with
+        numba_count = min(count, numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(numba_count)
+        applied["numba"] = numba_count
+    applied["torch"] = None
+    if torch is not None:
+        torch.set_num_threads(count)
+        applied["torch"] = torch.get_num_threads()
+    return applied
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _version(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # an importable module without distribution metadata
+        return None
+
+
+def describe_environment(torch: Any = None) -> dict[str, Any]:
+    """Versions, the CPU and the date, for the JSON report."""
+    import numpy as np
+
+    import convlab
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "convlab": convlab.__version__,
+        "numpy": np.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "numba": _version("numba"),
+        "blas_threads": convlab.get_num_threads(),
+    }
