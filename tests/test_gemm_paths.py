@@ -179,3 +179,18 @@ def test_relu_backward_with_non_finite_gradients_matches_torch(torch):
     torch.relu(theirs).backward(torch.tensor(g))
     np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
     assert ours.grad.data[0] == 0 and ours.grad.data[1] == 0  # not NaN
+
+
+@pytest.mark.parametrize("c_out", [3, 33])  # shifted-gradient input-gradient, and plain fold
+@pytest.mark.parametrize("n_spatial", [1, 2, 3])
+def test_wide_input_gradient_both_ways(c_out, n_spatial):
+    rng = np.random.default_rng(8)
+    spatial = (6, 5, 4)[:n_spatial]
+    kernel = (3, 2, 3)[:n_spatial]
+    x = rng.standard_normal((2, 3, *spatial))
+    w = rng.standard_normal((c_out, 3, *kernel))
+    args = ((1,) * n_spatial, ((1, 2),) * n_spatial, (2,) + (1,) * (n_spatial - 1), 1)
+    y = R.conv(x, w, None, *args)
+    g = rng.standard_normal(y.shape)
+    grad_x = K.conv_backward_input(g, w, x.shape, *args)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)

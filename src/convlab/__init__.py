@@ -28,6 +28,7 @@ from convlab.autograd import (
     tensor,
     zeros,
 )
+from convlab.kernels.select import conv_algorithm, get_conv_algorithm, set_conv_algorithm
 from convlab.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
@@ -40,6 +41,8 @@ __all__ = [
     "enable_grad",
     "float32",
     "float64",
+    "conv_algorithm",
+    "get_conv_algorithm",
     "get_num_threads",
     "gradcheck",
     "int64",
@@ -50,6 +53,7 @@ __all__ = [
     "ones",
     "optim",
     "rand",
+    "set_conv_algorithm",
     "set_num_threads",
     "randn",
     "stack",

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -61,9 +62,15 @@ def get_num_threads() -> int | None:
 
 
 def set_num_threads(count: int) -> bool:
-    """Use ``count`` threads in NumPy's matrix products; False when this BLAS cannot be set."""
+    """Use ``count`` threads in NumPy's matrix products (and in the numba kernels, when loaded).
+
+    Returns False when this BLAS cannot be set.
+    """
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise ValueError(f"set_num_threads expects a positive integer, but got {count!r}")
+    numba = sys.modules.get("numba")  # the numba kernels' threads too, if numba is loaded
+    if numba is not None:
+        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     if _FUNCTIONS is None:
         return False
     _FUNCTIONS[0](count)

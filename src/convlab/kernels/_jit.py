@@ -1,0 +1,109 @@
+"""Lazy numba helpers: kernels compile on first call, and numba is never imported before.
+
+numba is an optional extra (``pip install 'convlab[fast]'``). A kernel module writes its loops
+as plain Python decorated with :func:`kernel`, using ``_jit.prange`` for a parallel loop; a
+kernel may call another one (a helper, compiled along with it). Nothing is imported or compiled
+until the first call, which compiles with ``cache=True`` and ``fastmath=False``: the machine code
+is kept in ``__pycache__`` beside the source, so later processes load it instead of compiling.
+Without numba a kernel call raises ImportError naming the extra; callers check
+:func:`numba_available` first and take their NumPy path instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["kernel", "numba_available", "prange", "require_numba", "set_jit_threads"]
+
+# Plain ``range`` until numba is loaded; then ``numba.prange``, which numba recognises as a
+# parallel loop when it resolves ``_jit.prange`` inside a kernel at compile time.
+prange = range
+
+_lock = threading.RLock()
+_available: bool | None = None
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (checked once, without importing it)."""
+    global _available
+    if _available is None:
+        _available = importlib.util.find_spec("numba") is not None
+    return _available
+
+
+def require_numba():
+    """Import and return numba, or raise ImportError naming the extra that provides it."""
+    global prange
+    # numba's OpenMP layer spins between parallel loops, as PyTorch's OpenMP does: in one
+    # process each slows the other's threads several-fold. The workqueue layer sleeps. (numba
+    # re-reads its configuration from the environment, so the variable is the way to say it.)
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    try:
+        import numba
+    except ImportError as err:
+        raise ImportError(
+            "the numba kernels need numba: pip install 'convlab[fast]' (or use impl='numpy')"
+        ) from err
+    with _lock:
+        if prange is range:
+            from numba.extending import typeof_impl
+
+            # A kernel that calls another lazy kernel sees the callee's compiled dispatcher.
+            typeof_impl.register(_Lazy)(lambda val, c: numba.typeof(val.compiled()))
+            prange = numba.prange
+    return numba
+
+
+def set_jit_threads(n: int) -> None:
+    """Use ``n`` threads (at most numba's pool size) in parallel numba kernels; no-op without it.
+
+    Like ``torch.set_num_threads``; the setting belongs to the calling thread.
+    """
+    if numba_available():
+        numba = require_numba()
+        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+class _Lazy:
+    """A Python function that becomes ``numba.njit(cache=True)`` of itself on first call."""
+
+    def __init__(self, func: Callable, parallel: bool):
+        self.py_func = func
+        self.parallel = parallel
+        self._compiled: Any = None
+        self.__name__ = func.__name__
+        self.__doc__ = func.__doc__
+
+    def compiled(self):
+        if self._compiled is None:
+            with _lock:
+                if self._compiled is None:
+                    numba = require_numba()
+                    self._compiled = numba.njit(
+                        cache=True, fastmath=False, parallel=self.parallel, nogil=True
+                    )(self.py_func)
+        return self._compiled
+
+    def __call__(self, *args):
+        return self.compiled()(*args)
+
+
+def kernel(parallel: bool = False) -> Callable[[Callable], _Lazy]:
+    """Decorator: compile the function with numba (``cache=True``) the first time it is called.
+
+    >>> @kernel(parallel=True)
+    ... def total(a):
+    ...     s = 0.0
+    ...     for i in prange(a.shape[0]):
+    ...         s += a[i]
+    ...     return s
+    """
+
+    def wrap(func: Callable) -> _Lazy:
+        return _Lazy(func, parallel)
+
+    return wrap

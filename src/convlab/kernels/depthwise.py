@@ -1,0 +1,758 @@
+"""Direct convolution without im2col: depthwise and small-channel convolutions.
+
+A depthwise convolution (``groups == C_in``, weight ``(multiplier * C_in, 1, *k)``) does
+``prod(k)`` multiply-adds per output element: im2col + GEMM turns that into ``C_in`` tiny
+matrix products and a copy of the input ``prod(k)`` times larger, which costs far more than the
+arithmetic. Here the kernel slides directly over the input instead, with two implementations
+behind ``impl``:
+
+- ``"numpy"``: one strided-slice multiply-add per kernel offset (and per input channel of a
+  group), over the whole batch at once, into preallocated buffers; padding is never built, an
+  offset near the border just reaches fewer outputs. Single-threaded and memory-bound.
+- ``"numba"``: compiled loops (the optional ``fast`` extra), parallel over (batch item, group)
+  tasks; each task copies its padded input planes into a small buffer split by stride phase, so
+  that every kernel tap is one contiguous, vectorised multiply-add over a whole flattened plane.
+- ``"auto"``: numba when it can be imported, else NumPy.
+
+The NumPy path is N-d; the numba one is written for 3 spatial dimensions and 1-d and 2-d inputs
+get singleton ones. The general functions ``direct_conv_*`` take any ``groups``;
+``depthwise_conv_*`` (groups = C_in) and ``small_channel_conv_*`` (groups = 1, for few input
+channels such as LeNet's first layer) are the two cases they are fast for. Arguments are
+canonical as in :mod:`convlab.kernels.conv`: ``stride``/``dilation`` tuples, ``padding``
+``((low, high), ...)``.
+
+>>> x, w = np.ones((1, 2, 5, 5)), np.ones((4, 1, 3, 3))
+>>> depthwise_conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))[0, 0, 0]
+array([4., 6., 6., 6., 4.])
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from convlab.kernels import _jit
+
+Pads = tuple[tuple[int, int], ...]
+
+__all__ = [
+    "depthwise_conv_forward",
+    "depthwise_conv_backward_input",
+    "depthwise_conv_backward_weight",
+    "direct_conv_forward",
+    "direct_conv_backward_input",
+    "direct_conv_backward_weight",
+    "small_channel_conv_forward",
+    "small_channel_conv_backward_input",
+    "small_channel_conv_backward_weight",
+]
+
+IMPLS = ("auto", "numpy", "numba")
+
+
+def _resolve(impl: str) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, but got impl={impl!r}")
+    if impl == "auto":
+        return "numba" if _jit.numba_available() else "numpy"
+    return impl
+
+
+def _out_spatial(spatial, kernel, stride, padding, dilation) -> tuple[int, ...]:
+    return tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi), d in zip(spatial, kernel, stride, padding, dilation)
+    )
+
+
+def _overlap(off: int, step: int, size: int, out: int) -> tuple[int, int]:
+    """Outputs ``[first, stop)`` whose input ``o * step + off`` falls inside ``[0, size)``."""
+    first = max(0, (-off + step - 1) // step)
+    stop = min(out, (size - 1 - off) // step + 1)
+    return first, max(first, stop)
+
+
+def _windows(kernel, stride, padding, dilation, spatial, out_spatial):
+    """Per kernel offset: the output slices it reaches and the input slices that feed them.
+
+    Padding is never materialised: an offset near the border simply reaches fewer outputs.
+    Offsets that reach no output (possible when the input is smaller than the kernel's reach)
+    are skipped.
+    """
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        out_sl, in_sl = [], []
+        for k, st, (lo, _), d, s, o in zip(offset, stride, padding, dilation, spatial, out_spatial):
+            off = k * d - lo
+            first, stop = _overlap(off, st, s, o)
+            if first == stop:
+                break
+            out_sl.append(slice(first, stop))
+            start = first * st + off
+            in_sl.append(slice(start, start + (stop - first - 1) * st + 1, st))
+        else:
+            yield offset, tuple(out_sl), tuple(in_sl)
+
+
+def _common_dtype(*arrays):
+    return np.result_type(*(a.dtype for a in arrays if a is not None))
+
+
+# ---------------------------------------------------------------------------------------------
+# NumPy: loops over kernel offsets (and channels within a group) only.
+#
+# Arrays are viewed with the group split out: x (N, G, Cin/G, *S), y (N, G, Cout/G, *O),
+# w (G, Cout/G, Cin/G, *k). Each step multiplies a strided slice of the whole batch by one weight
+# per (group, output channel) into a scratch buffer and adds it to the output slice in place.
+
+
+def _np_forward(x, weight, bias, stride, padding, dilation, groups, dtype):
+    n, c_in, *spatial = x.shape
+    c_out, cig, *kernel = weight.shape
+    cog = c_out // groups
+    out_spatial = _out_spatial(spatial, kernel, stride, padding, dilation)
+    trail = (1,) * len(spatial)
+    xg = x.reshape(n, groups, cig, *spatial)
+    wg = weight.astype(dtype, copy=False).reshape(groups, cog, cig, *kernel)
+    y = np.empty((n, groups, cog, *out_spatial), dtype)
+    if bias is None:
+        y.fill(0)
+    else:
+        y[...] = bias.astype(dtype, copy=False).reshape(groups, cog, *trail)
+    scratch = np.empty_like(y)
+    for offset, out_sl, in_sl in _windows(kernel, stride, padding, dilation, spatial, out_spatial):
+        ys = y[(slice(None),) * 3 + out_sl]
+        tmp = scratch[(slice(None),) * 3 + tuple(slice(0, s.stop - s.start) for s in out_sl)]
+        for ci in range(cig):
+            w = wg[(slice(None), slice(None), ci) + offset].reshape(groups, cog, *trail)
+            np.multiply(xg[(slice(None), slice(None), slice(ci, ci + 1)) + in_sl], w, out=tmp)
+            ys += tmp
+    return y.reshape(n, c_out, *out_spatial)
+
+
+def _np_backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, dtype):
+    n, c_in, *spatial = input_shape
+    c_out, cig, *kernel = weight.shape
+    cog = c_out // groups
+    out_spatial = grad_out.shape[2:]
+    trail = (1,) * len(spatial)
+    gg = grad_out.reshape(n, groups, cog, *out_spatial)
+    wg = weight.astype(dtype, copy=False).reshape(groups, cog, cig, *kernel)
+    gx = np.zeros((n, groups, cig, *spatial), dtype)
+    scratch = np.empty_like(gx)
+    for offset, out_sl, in_sl in _windows(kernel, stride, padding, dilation, spatial, out_spatial):
+        # One offset sends distinct outputs to distinct inputs, so the slice-add never collides.
+        gs = gx[(slice(None),) * 3 + in_sl]
+        tmp = scratch[(slice(None),) * 3 + tuple(slice(0, s.stop - s.start) for s in out_sl)]
+        for co in range(cog):
+            w = wg[(slice(None), co, slice(None)) + offset].reshape(groups, cig, *trail)
+            np.multiply(gg[(slice(None), slice(None), slice(co, co + 1)) + out_sl], w, out=tmp)
+            gs += tmp
+    return gx.reshape(input_shape)
+
+
+def _np_backward_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, dtype):
+    n, c_in, *spatial = x.shape
+    c_out, cig, *kernel = weight_shape
+    cog = c_out // groups
+    out_spatial = grad_out.shape[2:]
+    xg = x.reshape(n, groups, cig, *spatial)
+    gg = grad_out.reshape(n, groups, cog, *out_spatial)
+    gw = np.zeros((groups, cog, cig, *kernel), dtype)
+    scratch = np.empty_like(gg)
+    axes = (0, *range(3, 3 + len(spatial)))
+    for offset, out_sl, in_sl in _windows(kernel, stride, padding, dilation, spatial, out_spatial):
+        gs = gg[(slice(None),) * 3 + out_sl]
+        tmp = scratch[(slice(None),) * 3 + tuple(slice(0, s.stop - s.start) for s in out_sl)]
+        for ci in range(cig):
+            np.multiply(gs, xg[(slice(None), slice(None), slice(ci, ci + 1)) + in_sl], out=tmp)
+            gw[(slice(None), slice(None), ci) + offset] = tmp.sum(axis=axes)
+    return gw.reshape(weight_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# numba: written for 3 spatial dimensions (D, H, W); parallel over (batch item, group) tasks, each
+# owning its output planes, so there are no races and results do not depend on the thread count.
+#
+# Polyphase, flattened planes. Each task first copies its input planes, zero-padded, into a
+# scratch buffer split by stride phase: xq[ci, phase, u, v, r] = x_pad[s*u + pd, s*v + ph, s*r + pw]
+# (a plain padded copy when stride is 1). A kernel tap (a, b, e) then reads phase
+# (a*dil % s, ...) at a constant offset (a*dil // s, ...), so a whole (H_out, Wq) slab, rows
+# flattened, is ONE contiguous multiply-add ``acc[p] += w * xq[start + p]`` that LLVM vectorises
+# (fastmath stays off: no reassociation, same rounding as NumPy). The Wq - W_out extra columns per
+# row are computed and dropped. Hot loops index flat arrays with unsigned offsets: a signed index
+# makes numba wrap negative values around, and that per-element select stops vectorisation.
+
+
+@_jit.kernel()
+def _nb_copy(dst, d0, d_step, src, s0, s_step, count):  # pragma: no cover - numba
+    """``dst[d0 + t*d_step] = src[s0 + t*s_step]`` for ``t < count`` (flat arrays)."""
+    d, s, t, m, one = np.uint64(d0), np.uint64(s0), np.uint64(0), np.uint64(count), np.uint64(1)
+    if d_step == 1 and s_step == 1:
+        while t < m:
+            dst[d + t] = src[s + t]
+            t += one
+    else:
+        ds, ss = np.uint64(d_step), np.uint64(s_step)
+        while t < m:
+            dst[d + t * ds] = src[s + t * ss]
+            t += one
+
+
+@_jit.kernel()
+def _nb_fill(dst, d0, count, value):  # pragma: no cover - numba
+    d, t, m, one = np.uint64(d0), np.uint64(0), np.uint64(count), np.uint64(1)
+    while t < m:
+        dst[d + t] = value
+        t += one
+
+
+@_jit.kernel()
+def _nb_axpy(dst, d0, src, s0, count, alpha):  # pragma: no cover - numba
+    """``dst[d0 + t] += alpha * src[s0 + t]`` for ``t < count``."""
+    d, s, t, m, one = np.uint64(d0), np.uint64(s0), np.uint64(0), np.uint64(count), np.uint64(1)
+    while t < m:
+        dst[d + t] += alpha * src[s + t]
+        t += one
+
+
+@_jit.kernel()
+def _nb_taps(dst, d0, src, offs, wts, n_taps, count):  # pragma: no cover - numba
+    """``dst[d0 + t] += wts[j] * src[offs[j] + t]`` for ``j < n_taps`` in order, ``t < count``.
+
+    Up to five taps per pass over ``dst``, added one after the other exactly as separate passes
+    would (fastmath off), but loading and storing ``dst`` a fifth as often.
+    """
+    d, m, one = np.uint64(d0), np.uint64(count), np.uint64(1)
+    j = 0
+    while j < n_taps:
+        r = min(5, n_taps - j)
+        if n_taps - j == 6 or n_taps - j == 7:
+            r = 3 if n_taps - j == 6 else 4  # two balanced passes rather than 5 + 1 or 5 + 2
+        a, w0 = np.uint64(offs[j]), wts[j]
+        t = np.uint64(0)
+        if r == 5:
+            b, c, e = np.uint64(offs[j + 1]), np.uint64(offs[j + 2]), np.uint64(offs[j + 3])
+            f = np.uint64(offs[j + 4])
+            w1, w2, w3, w4 = wts[j + 1], wts[j + 2], wts[j + 3], wts[j + 4]
+            while t < m:
+                v = dst[d + t] + w0 * src[a + t]
+                v = v + w1 * src[b + t]
+                v = v + w2 * src[c + t]
+                v = v + w3 * src[e + t]
+                dst[d + t] = v + w4 * src[f + t]
+                t += one
+        elif r == 4:
+            b, c, e = np.uint64(offs[j + 1]), np.uint64(offs[j + 2]), np.uint64(offs[j + 3])
+            w1, w2, w3 = wts[j + 1], wts[j + 2], wts[j + 3]
+            while t < m:
+                v = dst[d + t] + w0 * src[a + t]
+                v = v + w1 * src[b + t]
+                v = v + w2 * src[c + t]
+                dst[d + t] = v + w3 * src[e + t]
+                t += one
+        elif r == 3:
+            b, c = np.uint64(offs[j + 1]), np.uint64(offs[j + 2])
+            w1, w2 = wts[j + 1], wts[j + 2]
+            while t < m:
+                v = dst[d + t] + w0 * src[a + t]
+                v = v + w1 * src[b + t]
+                dst[d + t] = v + w2 * src[c + t]
+                t += one
+        elif r == 2:
+            b, w1 = np.uint64(offs[j + 1]), wts[j + 1]
+            while t < m:
+                v = dst[d + t] + w0 * src[a + t]
+                dst[d + t] = v + w1 * src[b + t]
+                t += one
+        else:
+            while t < m:
+                dst[d + t] += w0 * src[a + t]
+                t += one
+        j += r
+
+
+@_jit.kernel()
+def _nb_lanes(acc, a, a0, b, b0, count):  # pragma: no cover - numba
+    """``acc[t] += a[a0 + t] * b[b0 + t]``: a dot product kept lane-wise (vectorisable)."""
+    i, j, t, m, one = np.uint64(a0), np.uint64(b0), np.uint64(0), np.uint64(count), np.uint64(1)
+    while t < m:
+        acc[t] += a[i + t] * b[j + t]
+        t += one
+
+
+@_jit.kernel()
+def _nb_tree_sum(a):  # pragma: no cover - numba
+    """Sum of ``a`` (overwritten) by vectorisable halvings, the last few terms in float64."""
+    m = a.shape[0]
+    while m > 16:
+        h = m // 2
+        _nb_axpy(a, 0, a, m - h, h, a.dtype.type(1))
+        m -= h
+    total = 0.0
+    for p in range(m):
+        total += a[p]
+    return total
+
+
+@_jit.kernel()
+def _nb_phases(x, n, c, xq, q0, geo, to_phases):  # pragma: no cover - numba
+    """Copy channel ``c`` of item ``n`` between x (N, C, D, H, W) and its phase planes at xq[q0:].
+
+    ``to_phases``: x -> xq, padding with zeros; else the adjoint, xq -> x (positions no phase
+    row holds stay as they are, the caller zeroes them first).
+    """
+    size_d, size_h, size_w = x.shape[2], x.shape[3], x.shape[4]
+    s_d, s_h, s_w, lo_d, lo_h, lo_w, dq, hq, wq = geo
+    xf = x.reshape(x.size)
+    plane = (n * x.shape[1] + c) * size_d * size_h * size_w
+    row = q0
+    for pd in range(s_d):
+        for ph in range(s_h):
+            for pw in range(s_w):
+                # Columns [r0, r1) of these phase rows hold input columns first, first + s_w, ...
+                r0 = min(wq, max(0, (lo_w - pw + s_w - 1) // s_w))
+                r1 = max(r0, min(wq, (size_w - 1 + lo_w - pw) // s_w + 1))
+                first = s_w * r0 + pw - lo_w
+                for u in range(dq):
+                    zd = s_d * u + pd - lo_d
+                    for v in range(hq):
+                        zh = s_h * v + ph - lo_h
+                        inside = 0 <= zd < size_d and 0 <= zh < size_h and r1 > r0
+                        if to_phases and not inside:
+                            _nb_fill(xq, row, wq, 0)
+                        elif to_phases:
+                            _nb_fill(xq, row, r0, 0)
+                            src = plane + (zd * size_h + zh) * size_w + first
+                            _nb_copy(xq, row + r0, 1, xf, src, s_w, r1 - r0)
+                            _nb_fill(xq, row + r1, wq - r1, 0)
+                        elif inside:
+                            dst = plane + (zd * size_h + zh) * size_w + first
+                            _nb_copy(xf, dst, s_w, xq, row + r0, 1, r1 - r0)
+                        row += wq
+
+
+@_jit.kernel()
+def _nb_widen(g, n, o, gq, q0, wq, stride):  # pragma: no cover - numba
+    """Plane ``o`` of item ``n`` -> rows of length wq (zero beyond W_out), depth slab ``i`` at
+    gq[q0 + i * stride:]."""
+    out_d, out_h, out_w = g.shape[2], g.shape[3], g.shape[4]
+    gf = g.reshape(g.size)
+    src = (n * g.shape[1] + o) * out_d * out_h * out_w
+    for i in range(out_d):
+        row = q0 + i * stride
+        for _ in range(out_h):
+            _nb_copy(gq, row, 1, gf, src, 1, out_w)
+            _nb_fill(gq, row + out_w, wq - out_w, 0)
+            row += wq
+            src += out_w
+
+
+# Flat positions per block: the accumulator block and the input rows it reads stay in L1.
+_BLOCK = 2048
+_WBLOCK = 256  # per tap, in the weight gradient (one accumulator row per tap)
+
+
+@_jit.kernel()
+def _nb_unwiden(yf, y0, acc, p0, count, wq, out_w):  # pragma: no cover - numba
+    """Copy wide positions ``p0 .. p0 + count`` (rows of wq, held in acc[0:count]) into the plane
+    at yf[y0:] (rows of out_w), dropping the columns >= out_w."""
+    p = p0
+    end = p0 + count
+    while p < end:
+        j = p // wq
+        q = p - j * wq
+        seg = min(wq - q, end - p)
+        if q < out_w:
+            _nb_copy(yf, y0 + j * out_w + q, 1, acc, p - p0, 1, min(seg, out_w - q))
+        p += seg
+
+
+@_jit.kernel()
+def _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task):  # pragma: no cover
+    """Output planes of group ``task % groups`` of batch item ``task // groups``."""
+    c_in = x.shape[1]
+    c_out, cig, n_taps = w.shape
+    out_d, out_h, out_w = y.shape[2], y.shape[3], y.shape[4]
+    n_phase = geo[0] * geo[1] * geo[2]
+    dq, hq, wq = geo[6], geo[7], geo[8]
+    groups = c_in // cig
+    cog = c_out // groups
+    slab = hq * wq
+    length = out_h * wq
+    yf = y.reshape(y.size)
+    n = task // groups
+    grp = task - n * groups
+    xq = np.empty(cig * n_phase * dq * slab, x.dtype)
+    for ci in range(cig):
+        _nb_phases(x, n, grp * cig + ci, xq, ci * n_phase * dq * slab, geo, True)
+    acc = np.empty(min(length, _BLOCK), y.dtype)
+    offs = np.empty(n_taps, np.int64)
+    wts = np.empty(n_taps, y.dtype)
+    for co in range(cog):
+        o = grp * cog + co
+        for i in range(out_d):
+            y0 = ((n * c_out + o) * out_d + i) * out_h * out_w
+            for p0 in range(0, length, _BLOCK):
+                count = min(_BLOCK, length - p0)
+                _nb_fill(acc, 0, count, b[o])
+                for ci in range(cig):
+                    for t in range(n_taps):
+                        start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
+                        offs[t] = start + tap_shift[t] + p0
+                        wts[t] = w[o, ci, t]
+                    _nb_taps(acc, 0, xq, offs, wts, n_taps, count)
+                _nb_unwiden(yf, y0, acc, p0, count, wq, out_w)
+
+
+@_jit.kernel()
+def _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task):  # pragma: no cover
+    # Gather form of the transposed convolution: phase plane element z of input slab u collects
+    # w[t] * g[u - d_t, z - shift_t] over the taps t of its phase. The widened g sits in slabs
+    # ``stride`` apart with ``margin`` zeros around each, so every read is in bounds and the
+    # positions outside the output read zeros.
+    c_in = gx.shape[1]
+    c_out, cig, n_taps = w.shape
+    out_d = g.shape[2]
+    n_phase = geo[0] * geo[1] * geo[2]
+    dq, hq, wq = geo[6], geo[7], geo[8]
+    groups = c_in // cig
+    cog = c_out // groups
+    slab = hq * wq
+    margin = 0
+    for t in range(n_taps):
+        margin = max(margin, tap_shift[t])
+    stride = slab + margin
+    gxf = gx.reshape(gx.size)
+    plane = gx.shape[2] * gx.shape[3] * gx.shape[4]
+    n = task // groups
+    grp = task - n * groups
+    gq = np.zeros(margin + cog * out_d * stride, g.dtype)
+    for co in range(cog):
+        _nb_widen(g, n, grp * cog + co, gq, margin + co * out_d * stride, wq, stride)
+    gxq = np.empty(n_phase * dq * slab, gx.dtype)
+    offs = np.empty(n_taps, np.int64)
+    wts = np.empty(n_taps, gx.dtype)
+    for ci in range(cig):
+        for ph in range(n_phase):
+            for u in range(dq):
+                z0 = (ph * dq + u) * slab
+                for p0 in range(0, slab, _BLOCK):
+                    count = min(_BLOCK, slab - p0)
+                    _nb_fill(gxq, z0 + p0, count, 0)
+                    for co in range(cog):
+                        used = 0
+                        for t in range(n_taps):
+                            i = u - tap_d[t]
+                            if tap_phase[t] != ph or i < 0 or i >= out_d:
+                                continue
+                            offs[used] = margin + (co * out_d + i) * stride + p0 - tap_shift[t]
+                            wts[used] = w[grp * cog + co, ci, t]
+                            used += 1
+                        _nb_taps(gxq, z0 + p0, gq, offs, wts, used, count)
+        c = grp * cig + ci
+        _nb_fill(gxf, (n * c_in + c) * plane, plane, 0)
+        _nb_phases(gx, n, c, gxq, 0, geo, False)
+
+
+@_jit.kernel()
+def _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o):  # pragma: no cover
+    """gw[o, ci, t] (float64) for output channel ``o``, summed over the whole batch.
+
+    Products are added lane-wise (one row of lanes per input channel and tap, over the batch and
+    the positions), then each row is tree-summed once; the zero columns of the widened
+    gradient cancel the dropped outputs' products.
+    """
+    n_batch, c_in = x.shape[0], x.shape[1]
+    c_out, cig, n_taps = gw.shape
+    out_d, out_h = g.shape[2], g.shape[3]
+    n_phase = geo[0] * geo[1] * geo[2]
+    dq, hq, wq = geo[6], geo[7], geo[8]
+    cog = c_out // (c_in // cig)
+    grp = o // cog
+    slab = hq * wq
+    length = out_h * wq
+    block = min(length, _WBLOCK)
+    xq = np.empty(cig * n_phase * dq * slab, x.dtype)
+    gq = np.empty(out_d * length, g.dtype)
+    acc = np.zeros(cig * n_taps * block, x.dtype)
+    for n in range(n_batch):
+        for ci in range(cig):
+            _nb_phases(x, n, grp * cig + ci, xq, ci * n_phase * dq * slab, geo, True)
+        _nb_widen(g, n, o, gq, 0, wq, length)
+        for ci in range(cig):
+            for i in range(out_d):
+                for p0 in range(0, length, block):
+                    count = min(block, length - p0)
+                    for t in range(n_taps):
+                        start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
+                        lanes = acc[(ci * n_taps + t) * block : (ci * n_taps + t + 1) * block]
+                        _nb_lanes(lanes, gq, i * length + p0, xq, start + tap_shift[t] + p0, count)
+    for ci in range(cig):
+        for t in range(n_taps):
+            gw[o, ci, t] = _nb_tree_sum(
+                acc[(ci * n_taps + t) * block : (ci * n_taps + t + 1) * block]
+            )
+
+
+@_jit.kernel(parallel=True)
+def _nb_forward(x, w, b, y, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
+    # A thin parallel loop around a plain function: one task per (batch item, group).
+    groups = x.shape[1] // w.shape[1]
+    for task in _jit.prange(x.shape[0] * groups):
+        _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task)
+
+
+@_jit.kernel(parallel=True)
+def _nb_backward_input(g, w, gx, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
+    groups = gx.shape[1] // w.shape[1]
+    for task in _jit.prange(gx.shape[0] * groups):
+        _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task)
+
+
+@_jit.kernel(parallel=True)
+def _nb_backward_weight(x, g, gw, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
+    # One task per output channel (its weights), looping over the batch inside.
+    for o in _jit.prange(gw.shape[0]):
+        _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o)
+
+
+def _to3d(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``(N, C, *S)`` with 1 or 2 spatial dims -> ``(N, C, 1.., *S)`` with 3."""
+    return tuple(shape[:2]) + (1,) * (5 - len(shape)) + tuple(shape[2:])
+
+
+def _nb_plan(kernel, out_spatial, stride, padding, dilation):
+    """The phase-buffer geometry and, per kernel tap, its phase, depth offset and flat shift."""
+    lead = 3 - len(kernel)
+    k = (1,) * lead + tuple(kernel)
+    out = (1,) * lead + tuple(out_spatial)
+    s = (1,) * lead + tuple(int(v) for v in stride)
+    lo = (0,) * lead + tuple(int(v) for v, _ in padding)
+    d = (1,) * lead + tuple(int(v) for v in dilation)
+    reach = [((kk - 1) * dd) // ss for kk, dd, ss in zip(k, d, s)]
+    # One spare row: the last flattened row reads up to reach_w elements past its end.
+    dq, hq, wq = out[0] + reach[0], out[1] + reach[1] + 1, out[2] + reach[2]
+    taps = []
+    for a, bb, e in itertools.product(*(range(kk) for kk in k)):
+        (ad, pd), (ah, ph), (aw, pw) = (divmod(t * dd, ss) for t, dd, ss in zip((a, bb, e), d, s))
+        taps.append(((pd * s[1] + ph) * s[2] + pw, ad, ah * wq + aw))
+    taps = np.array(taps, np.int64).T.copy()
+    return (*s, *lo, dq, hq, wq), taps[0], taps[1], taps[2]
+
+
+def _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype):
+    n, c_in, *spatial = x.shape
+    c_out, cig, *kernel = weight.shape
+    out_spatial = _out_spatial(spatial, kernel, stride, padding, dilation)
+    y = np.empty((n, c_out, *out_spatial), dtype)
+    if y.size == 0:
+        return y
+    if x.size == 0 or cig == 0:
+        y[...] = 0 if bias is None else bias.astype(dtype).reshape((-1,) + (1,) * len(spatial))
+        return y
+    x5 = np.ascontiguousarray(x, dtype).reshape(_to3d(x.shape))
+    w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
+    b = np.zeros(c_out, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+    plan = _nb_plan(kernel, out_spatial, stride, padding, dilation)
+    _nb_forward(x5, w3, b, y.reshape(_to3d(y.shape)), *plan)
+    return y
+
+
+def _nb_backward_input_call(
+    grad_out, weight, input_shape, stride, padding, dilation, groups, dtype
+):
+    c_out, cig, *kernel = weight.shape
+    gx = np.zeros(input_shape, dtype)
+    if grad_out.size == 0 or gx.size == 0:
+        return gx
+    g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
+    w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
+    plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
+    _nb_backward_input(g5, w3, gx.reshape(_to3d(gx.shape)), *plan)
+    return gx
+
+
+def _nb_backward_weight_call(x, grad_out, weight_shape, stride, padding, dilation, groups, dtype):
+    c_out, cig, *kernel = weight_shape
+    if grad_out.size == 0 or x.size == 0 or cig == 0:
+        return np.zeros(weight_shape, dtype)
+    x5 = np.ascontiguousarray(x, dtype).reshape(_to3d(x.shape))
+    g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
+    gw = np.empty((c_out, cig, int(np.prod(kernel))), np.float64)
+    plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
+    _nb_backward_weight(x5, g5, gw, *plan)
+    return gw.astype(dtype, copy=False).reshape(weight_shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions.
+
+
+def direct_conv_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    impl: str = "auto",
+) -> np.ndarray:
+    """Grouped cross-correlation computed directly, without im2col.
+
+    Same result as :func:`convlab.kernels.conv.conv_forward`:
+    ``y[n, o, p] = b[o] + sum_{c, k} w[o, c, k] x_pad[n, g(o) * C_in/G + c, stride * p + dil * k]``.
+    Fast when ``C_in / groups * prod(kernel)`` is small (depthwise, or few input channels).
+
+    Shape:
+        x ``(N, C_in, *S)``, weight ``(C_out, C_in / groups, *k)`` (1 to 3 spatial dims),
+        y ``(N, C_out, *O)`` with ``O = (S + lo + hi - dil * (k - 1) - 1) // stride + 1``.
+    """
+    dtype = _common_dtype(x, weight, bias)
+    if _resolve(impl) == "numba":
+        return _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype)
+    return _np_forward(x, weight, bias, stride, padding, dilation, groups, dtype)
+
+
+def direct_conv_backward_input(
+    grad_out: np.ndarray,
+    weight: np.ndarray,
+    input_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`direct_conv_forward` with respect to ``x``, shape ``input_shape``."""
+    dtype = _common_dtype(grad_out, weight)
+    input_shape = tuple(input_shape)
+    args = (stride, padding, dilation, groups, dtype)
+    if _resolve(impl) == "numba":
+        return _nb_backward_input_call(grad_out, weight, input_shape, *args)
+    return _np_backward_input(grad_out, weight, input_shape, *args)
+
+
+def direct_conv_backward_weight(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`direct_conv_forward` with respect to ``weight``, shape ``weight_shape``.
+
+    The numba path adds the products lane-wise in the input dtype and sums the lanes in a tree.
+    """
+    dtype = _common_dtype(x, grad_out)
+    weight_shape = tuple(weight_shape)
+    args = (stride, padding, dilation, groups, dtype)
+    if _resolve(impl) == "numba":
+        return _nb_backward_weight_call(x, grad_out, weight_shape, *args)
+    return _np_backward_weight(x, grad_out, weight_shape, *args)
+
+
+def depthwise_conv_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Depthwise convolution: ``conv_forward(..., groups=C_in)`` with weight ``(M * C_in, 1, *k)``.
+
+    Output channel ``o`` reads input channel ``o // M`` (``M``, the channel multiplier, is
+    ``C_out / C_in``).
+
+    Shape:
+        x ``(N, C_in, *S)``, weight ``(M * C_in, 1, *k)``, y ``(N, M * C_in, *O)``.
+
+    See https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html (groups == in_channels).
+    """
+    assert weight.shape[1] == 1 and weight.shape[0] % x.shape[1] == 0
+    return direct_conv_forward(x, weight, bias, stride, padding, dilation, x.shape[1], impl)
+
+
+def depthwise_conv_backward_input(
+    grad_out: np.ndarray,
+    weight: np.ndarray,
+    input_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`depthwise_conv_forward` with respect to ``x``."""
+    return direct_conv_backward_input(
+        grad_out, weight, input_shape, stride, padding, dilation, input_shape[1], impl
+    )
+
+
+def depthwise_conv_backward_weight(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`depthwise_conv_forward` with respect to ``weight``."""
+    return direct_conv_backward_weight(
+        x, grad_out, weight_shape, stride, padding, dilation, x.shape[1], impl
+    )
+
+
+def small_channel_conv_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Ungrouped convolution (``groups=1``) for few input channels, e.g. LeNet's first layer.
+
+    Worth it while ``C_in * prod(k)`` (the GEMM's inner dimension) is small, roughly <= 25.
+
+    Shape:
+        x ``(N, C_in, *S)``, weight ``(C_out, C_in, *k)``, y ``(N, C_out, *O)``.
+    """
+    return direct_conv_forward(x, weight, bias, stride, padding, dilation, 1, impl)
+
+
+def small_channel_conv_backward_input(
+    grad_out: np.ndarray,
+    weight: np.ndarray,
+    input_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`small_channel_conv_forward` with respect to ``x``."""
+    return direct_conv_backward_input(
+        grad_out, weight, input_shape, stride, padding, dilation, 1, impl
+    )
+
+
+def small_channel_conv_backward_weight(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    impl: str = "auto",
+) -> np.ndarray:
+    """Gradient of :func:`small_channel_conv_forward` with respect to ``weight``."""
+    return direct_conv_backward_weight(
+        x, grad_out, weight_shape, stride, padding, dilation, 1, impl
+    )
