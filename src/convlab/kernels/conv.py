@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convlab import shapes
-from convlab.kernels import _jit, depthwise, select
+from convlab.kernels import _jit, _parallel, depthwise, fft, select
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -273,6 +273,11 @@ def _columns_source(x, kernel, stride, padding, dilation, out_spatial):
     return None, windows, math.prod(out_spatial)
 
 
+def _parts(n, c_out, c_in_per_group, kernel, positions) -> int:
+    flops = 2 * c_out * c_in_per_group * math.prod(kernel) * positions
+    return _parallel.parts_for(n, flops)
+
+
 def _conv(
     x: np.ndarray,
     weight: np.ndarray,
@@ -297,17 +302,26 @@ def _conv(
     w = weight.reshape(groups, c_out // groups, -1)
     wide, windows, positions = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
     sample_bytes = c_in * math.prod(kernel) * positions * x.itemsize
+    y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
     kept = None
     if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
-        kept = np.ascontiguousarray(windows)
-        y = np.matmul(w, kept.reshape(n, groups, w.shape[2], positions))
+        kept = np.empty(windows.shape, x.dtype)
+        step = n
     else:
-        y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
         step = _chunk(n, sample_bytes)
-        for start in range(0, n, step):
-            cols = np.ascontiguousarray(windows[start : start + step])
+
+    def work(part: slice) -> None:
+        for start in range(part.start, part.stop, step):
+            rows = slice(start, min(start + step, part.stop))
+            if kept is not None:
+                np.copyto(kept[rows], windows[rows])
+                cols = kept[rows]
+            else:
+                cols = np.ascontiguousarray(windows[rows])
             cols = cols.reshape(len(cols), groups, w.shape[2], positions)
-            np.matmul(w, cols, out=y[start : start + step])
+            np.matmul(w, cols, out=y[rows])
+
+    _parallel.map_batch(work, n, _parts(n, c_out, w.shape[2], (), positions))
     y = y.reshape(n, c_out, positions)
     y = wide.narrow(y) if wide is not None else y.reshape(n, c_out, *out_spatial)
     return y, kept
@@ -332,18 +346,24 @@ def _conv_input_grad(
     w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_x = np.zeros(input_shape, np.result_type(grad_out, weight))
     step = _chunk(n, c_in * math.prod(kernel) * positions * grad_out.itemsize)
-    for start in range(0, n, step):
-        target = grad_x[start : start + step]
-        # Few output channels: a GEMM over C_out alone is thin and the fold dominates.
-        if wide is not None and groups == 1 and c_out <= 32:
-            wide.input_grad(g[start : start + step, 0], weight, target)
-            continue
-        cols = np.matmul(w_t, g[start : start + step])  # (n, G, C_in/G * K, P)
-        if wide is not None:
-            wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
-        else:
-            cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
-            col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+    # Few output channels: a GEMM over C_out alone is thin and the fold dominates.
+    shifted = wide is not None and groups == 1 and c_out <= 32
+
+    def work(part: slice) -> None:
+        for start in range(part.start, part.stop, step):
+            rows = slice(start, min(start + step, part.stop))
+            if shifted:
+                wide.input_grad(g[rows, 0], weight, grad_x[rows])
+                continue
+            cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
+            if wide is not None:
+                wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), grad_x[rows])
+            else:
+                cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
+                target = grad_x[rows]
+                col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+
+    _parallel.map_batch(work, n, _parts(n, c_out, weight.shape[1], kernel, positions))
     return grad_x
 
 
@@ -363,24 +383,28 @@ def _conv_weight_grad(
     if cols is not None:
         wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
         positions = wide.length if wide is not None else math.prod(out_spatial)
+        step = n
     else:
         wide, windows, positions = _columns_source(
             x, kernel, stride, padding, dilation, out_spatial
         )
+        step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
     g = wide.widen(grad_out) if wide is not None else grad_out
     g = g.reshape(n, groups, c_out // groups, positions)
-    if cols is not None:
-        parts = [(g, cols)]
-    else:
-        step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
-        parts = (
-            (g[start : start + step], np.ascontiguousarray(windows[start : start + step]))
-            for start in range(0, n, step)
-        )
-    grad_w = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
-    for g_part, cols_part in parts:
-        cols_part = cols_part.reshape(len(cols_part), groups, -1, positions)
-        grad_w += np.matmul(g_part, cols_part.transpose(0, 1, 3, 2)).sum(axis=0)
+
+    def work(part: slice) -> np.ndarray:
+        grad = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
+        for start in range(part.start, part.stop, step):
+            rows = slice(start, min(start + step, part.stop))
+            part_cols = cols[rows] if cols is not None else np.ascontiguousarray(windows[rows])
+            part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
+            grad += np.matmul(g[rows], part_cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        return grad
+
+    parts = _parallel.map_batch(work, n, _parts(n, c_out, weight_shape[1], kernel, positions))
+    grad_w = parts[0]
+    for other in parts[1:]:
+        grad_w += other
     return grad_w.reshape(weight_shape)
 
 
@@ -420,6 +444,14 @@ def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, gro
         names.append("direct")
         if _direct_rule(pass_name, x_shape[1], weight_shape, groups):
             names.reverse()
+    if fft.fft_conv_supported(x_shape, weight_shape, stride, dilation, groups):
+        # Large kernels: FFT's cost hardly grows with the kernel, im2col's grows as its size.
+        if names[0] == "gemm" and fft.fft_conv_preferred(
+            x_shape, weight_shape, stride, dilation, groups, padding
+        ):
+            names.insert(0, "fft")
+        else:
+            names.append("fft")
     return names
 
 
@@ -453,6 +485,8 @@ def conv_forward(
         candidates["direct"] = lambda: depthwise.direct_conv_forward(
             x, weight, bias, stride, padding, dilation, groups
         )
+    if "fft" in names:
+        candidates["fft"] = lambda: fft.fft_conv_forward(x, weight, bias, padding, groups, dilation)
     key = _key("forward", x, weight, stride, padding, dilation, groups)
     return select.run(key, candidates, names[0])
 
@@ -477,6 +511,10 @@ def conv_backward_input(
     if "direct" in names:
         candidates["direct"] = lambda: depthwise.direct_conv_backward_input(
             grad_out, weight, input_shape, stride, padding, dilation, groups
+        )
+    if "fft" in names:
+        candidates["fft"] = lambda: fft.fft_conv_backward_input(
+            grad_out, weight, input_shape, padding, groups, dilation
         )
     key = _key("input", grad_out, weight, input_shape, stride, padding, dilation, groups)
     return select.run(key, candidates, names[0])
@@ -507,6 +545,10 @@ def conv_backward_weight(
     if "direct" in names:
         candidates["direct"] = lambda: depthwise.direct_conv_backward_weight(
             x, grad_out, weight_shape, stride, padding, dilation, groups
+        )
+    if "fft" in names:
+        candidates["fft"] = lambda: fft.fft_conv_backward_weight(
+            x, grad_out, weight_shape, padding, groups, dilation
         )
     key = _key("weight", x, grad_out, weight_shape, stride, padding, dilation, groups)
     return select.run(key, candidates, names[0])
