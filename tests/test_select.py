@@ -1,0 +1,138 @@
+"""The convolution algorithm selector: policies, the shape rule, benchmark mode, thread splits.
+
+Every algorithm reachable through ``convlab.kernels.conv`` is checked against the reference loops
+(float64) when it is forced, so that whatever the selector picks is correct.
+"""
+
+import numpy as np
+import pytest
+
+import convlab as cl
+from convlab.kernels import _jit, _parallel, select
+from convlab.kernels import conv as K
+from convlab.kernels import reference as R
+
+
+@pytest.fixture(autouse=True)
+def _restore_policy():
+    yield
+    select.set_conv_algorithm("auto")
+
+
+def test_policy_names_are_checked():
+    with pytest.raises(ValueError, match=r"policy must be one of .*'benchmark'.* but got 'fast'"):
+        cl.set_conv_algorithm("fast")
+    assert cl.get_conv_algorithm() == "auto"
+
+
+def test_context_manager_restores_the_previous_policy():
+    with cl.conv_algorithm("gemm"):
+        assert cl.get_conv_algorithm() == "gemm"
+        with cl.conv_algorithm("benchmark"):
+            assert cl.get_conv_algorithm() == "benchmark"
+        assert cl.get_conv_algorithm() == "gemm"
+    assert cl.get_conv_algorithm() == "auto"
+
+
+def grid():
+    # (x shape, weight shape, stride, padding, dilation, groups): each applicable to some
+    # algorithm besides gemm (FFT: stride 1; direct: depthwise; Winograd: 3x3 stride 1 2-d).
+    return [
+        ((2, 3, 9, 8), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+        ((2, 3, 7, 10), (5, 3, 3, 3), (1, 1), ((0, 2), (1, 0)), (1, 1), 1),
+        ((1, 4, 12, 11), (4, 2, 5, 4), (1, 1), ((2, 1), (0, 0)), (1, 2), 2),
+        ((3, 4, 9, 9), (8, 1, 3, 3), (2, 1), ((1, 1), (1, 1)), (1, 1), 4),
+        ((2, 6, 10, 8), (6, 1, 3, 3), (1, 1), ((1, 1), (0, 1)), (2, 1), 6),
+        ((2, 3, 20), (4, 3, 9), (1,), ((4, 4),), (1,), 1),
+        ((2, 2, 5, 6, 4), (3, 2, 3, 2, 3), (1, 1, 1), ((1, 1), (0, 1), (1, 0)), (1, 1, 1), 1),
+    ]
+
+
+@pytest.mark.parametrize("policy", select.ALGORITHMS + ("auto", "benchmark"))
+@pytest.mark.parametrize("case", grid())
+def test_every_policy_matches_the_reference(policy, case):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    args = (stride, padding, dilation, groups)
+    y = R.conv(x, w, None, *args)
+    g = rng.standard_normal(y.shape)
+    with cl.conv_algorithm(policy):
+        got = K.conv_forward(x, w, b, *args, {})
+        grad_x = K.conv_backward_input(g, w, x.shape, *args)
+        grad_w = K.conv_backward_weight(x, g, w.shape, *args)
+    np.testing.assert_allclose(got, R.conv(x, w, b, *args), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)
+
+
+def test_benchmark_mode_remembers_one_algorithm_per_shape_and_pass():
+    rng = np.random.default_rng(12)
+    x = cl.tensor(rng.standard_normal((2, 3, 12, 12)), requires_grad=True)
+    w = cl.tensor(rng.standard_normal((4, 3, 7, 7)), requires_grad=True)
+    with cl.conv_algorithm("benchmark"):
+        y = cl.nn.functional.conv2d(x, w, padding=3)
+        y.sum().backward()
+        measured = select.choices()
+        assert sorted(key[0] for key in measured) == ["forward", "input", "weight"]
+        assert set(measured.values()) <= {"gemm", "fft", "winograd"}
+        # The same shapes again: nothing new is measured.
+        cl.nn.functional.conv2d(x, w, padding=3).sum().backward()
+        assert select.choices() == measured
+    assert select.choices() == {}  # a policy change forgets the measurements
+
+
+def test_depthwise_rule_without_numba(monkeypatch):
+    monkeypatch.setattr(_jit, "numba_available", lambda: False)
+    shape, weight = (8, 128, 56, 56), (128, 1, 3, 3)
+    pads = ((1, 1), (1, 1))
+    assert K._algorithms("forward", shape, weight, (1, 1), pads, (1, 1), 128)[0] == "gemm"
+    assert K._algorithms("weight", shape, weight, (1, 1), pads, (1, 1), 128)[0] == "gemm"
+    assert K._algorithms("input", shape, weight, (1, 1), pads, (1, 1), 128)[0] == "direct"
+
+
+def test_rule_picks_fft_for_large_kernels_and_gemm_for_small_ones():
+    pads3, pads11 = ((1, 1), (1, 1)), ((5, 5), (5, 5))
+    args = ((1, 1), (1, 1), 1)
+    assert K._algorithms("forward", (8, 64, 32, 32), (64, 64, 3, 3), args[0], pads3, *args[1:])[
+        0
+    ] in ("gemm", "winograd")
+    assert (
+        K._algorithms("forward", (8, 64, 32, 32), (64, 64, 11, 11), args[0], pads11, *args[1:])[0]
+        == "fft"
+    )
+    # stride 2: no FFT at all
+    assert "fft" not in K._algorithms(
+        "forward", (8, 64, 32, 32), (64, 64, 11, 11), (2, 2), pads11, (1, 1), 1
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_thread_split_gives_the_same_numbers(threads, monkeypatch):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((5, 3, 9, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    g = rng.standard_normal((5, 4, 9, 9))
+    monkeypatch.setattr(_parallel, "parts_for", lambda n, flops: min(threads, n))
+    results = (
+        K.conv_forward(x, w, None, *args),
+        K.conv_backward_input(g, w, x.shape, *args),
+        K.conv_backward_weight(x, g, w.shape, *args),
+    )
+    monkeypatch.setattr(_parallel, "parts_for", lambda n, flops: 1)
+    single = (
+        K.conv_forward(x, w, None, *args),
+        K.conv_backward_input(g, w, x.shape, *args),
+        K.conv_backward_weight(x, g, w.shape, *args),
+    )
+    for a, b in zip(results, single):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_parts_rule():
+    assert _parallel.parts_for(1, 1e3) == 1
+    assert _parallel.parts_for(64, 1e9) == 1  # big products: the BLAS threads them itself
+    assert _parallel.parts_for(64, 1e5) == min(64, cl.get_num_threads() or 1)
