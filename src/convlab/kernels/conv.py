@@ -200,12 +200,17 @@ class _Wide:
             writeable=False,
         )
 
-    def narrow(self, y: np.ndarray) -> np.ndarray:
-        """``(N, C, length)`` on the padded grid -> ``(N, C, *out)``, a contiguous copy."""
+    def narrow(self, y: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        """``(N, C, length)`` on the padded grid -> ``(N, C, *out)`` (+ bias), a new array.
+
+        The bias is added in the same pass as the copy.
+        """
         y = y.reshape(*y.shape[:2], *self.grid)
-        return np.ascontiguousarray(
-            y[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
-        )
+        y = y[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
+        if bias is None:
+            return np.ascontiguousarray(y)
+        out = np.empty(y.shape, np.result_type(y, bias))
+        return np.add(y, bias.reshape((1, -1) + (1,) * len(self.out)), out=out)
 
     def widen(self, g: np.ndarray) -> np.ndarray:
         """``(N, C, *out)`` -> ``(N, C, length)``, zeros at the dropped positions."""
@@ -287,8 +292,9 @@ def _conv(
     groups: int,
     out_spatial: tuple[int, ...] | None = None,
     keep_cols: bool = False,
+    bias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The convolution by im2col + GEMM, a chunk of samples at a time.
+    """The convolution (+ bias) by im2col + GEMM, a chunk of samples at a time.
 
     Returns ``(y, cols)``; ``cols`` are all the columns when ``keep_cols`` and they are small
     enough to keep (see ``KEEP_COLS_BYTES``), else None.
@@ -323,8 +329,9 @@ def _conv(
 
     _parallel.map_batch(work, n, _parts(n, c_out, w.shape[2], (), positions))
     y = y.reshape(n, c_out, positions)
-    y = wide.narrow(y) if wide is not None else y.reshape(n, c_out, *out_spatial)
-    return y, kept
+    if wide is not None:
+        return wide.narrow(y, bias), kept
+    return _add_bias(y.reshape(n, c_out, *out_spatial), bias), kept
 
 
 def _conv_input_grad(
@@ -473,11 +480,11 @@ def conv_forward(
 
     def gemm():
         y, cols = _conv(
-            x, weight, stride, padding, dilation, groups, keep_cols=workspace is not None
+            x, weight, stride, padding, dilation, groups, None, workspace is not None, bias
         )
         if cols is not None:
             workspace["cols"] = cols
-        return _add_bias(y, bias)
+        return y
 
     candidates = {"gemm": gemm}
     names = _algorithms("forward", x.shape, weight.shape, stride, padding, dilation, groups)
