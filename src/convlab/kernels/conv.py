@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convlab import shapes
-from convlab.kernels import _jit, _parallel, depthwise, fft, select
+from convlab.kernels import _jit, _parallel, depthwise, fft, select, winograd
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -444,6 +444,21 @@ def _direct_rule(pass_name: str, c_in: int, weight_shape, groups: int) -> bool:
     return _jit.numba_available() or pass_name == "input"
 
 
+def _winograd_rule(pass_name: str, x_shape, weight_shape, groups: int) -> bool:
+    """Winograd for 3x3 stride-1 convolutions with 64+ channels each way, batch >= 2, when numba
+    runs its transforms: 1.1-1.9x faster than im2col (W1b, 128 and 256 channels), measured.
+    Without numba the NumPy transforms make it slower than im2col."""
+    if not _jit.numba_available() or x_shape[0] < 2 or groups != 1:
+        return False
+    return x_shape[1] >= 64 and weight_shape[0] >= 64
+
+
+def _winograd_tile(x_shape, padding) -> int:
+    """F(4x4, 3x3) wastes up to 3 rows and columns of tiles: F(2x2) for small images."""
+    width = x_shape[-1] + sum(padding[-1]) - 2
+    return 4 if width >= 24 else 2
+
+
 def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, groups) -> list[str]:
     """Applicable algorithms, the shape rule's choice first."""
     names = ["gemm"]
@@ -451,6 +466,11 @@ def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, gro
         names.append("direct")
         if _direct_rule(pass_name, x_shape[1], weight_shape, groups):
             names.reverse()
+    if winograd.winograd_supported(x_shape, weight_shape, stride, padding, dilation, groups):
+        if names[0] == "gemm" and _winograd_rule(pass_name, x_shape, weight_shape, groups):
+            names.insert(0, "winograd")
+        else:
+            names.append("winograd")
     if fft.fft_conv_supported(x_shape, weight_shape, stride, dilation, groups):
         # Large kernels: FFT's cost hardly grows with the kernel, im2col's grows as its size.
         if names[0] == "gemm" and fft.fft_conv_preferred(
@@ -492,6 +512,11 @@ def conv_forward(
         candidates["direct"] = lambda: depthwise.direct_conv_forward(
             x, weight, bias, stride, padding, dilation, groups
         )
+    if "winograd" in names:
+        tile = _winograd_tile(x.shape, padding)
+        candidates["winograd"] = lambda: winograd.winograd_conv2d_forward(
+            x, weight, bias, padding, tile, groups
+        )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_forward(x, weight, bias, padding, groups, dilation)
     key = _key("forward", x, weight, stride, padding, dilation, groups)
@@ -518,6 +543,11 @@ def conv_backward_input(
     if "direct" in names:
         candidates["direct"] = lambda: depthwise.direct_conv_backward_input(
             grad_out, weight, input_shape, stride, padding, dilation, groups
+        )
+    if "winograd" in names:
+        tile = _winograd_tile(input_shape, padding)
+        candidates["winograd"] = lambda: winograd.winograd_conv2d_backward_input(
+            grad_out, weight, input_shape, padding, tile, groups
         )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_backward_input(
@@ -552,6 +582,11 @@ def conv_backward_weight(
     if "direct" in names:
         candidates["direct"] = lambda: depthwise.direct_conv_backward_weight(
             x, grad_out, weight_shape, stride, padding, dilation, groups
+        )
+    if "winograd" in names:
+        tile = _winograd_tile(x.shape, padding)
+        candidates["winograd"] = lambda: winograd.winograd_conv2d_backward_weight(
+            x, grad_out, padding, tile, groups
         )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_backward_weight(
