@@ -1,4 +1,4 @@
-"""The convolution algorithm selector: policies, the shape rule, benchmark mode, thread splits.
+"""The convolution algorithm selector: policies, the shape rule, benchmark mode.
 
 Every algorithm reachable through ``convlab.kernels.conv`` is checked against the reference loops
 (float64) when it is forced, so that whatever the selector picks is correct.
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import convlab as cl
-from convlab.kernels import _jit, _parallel, select
+from convlab.kernels import _jit, select
 from convlab.kernels import conv as K
 from convlab.kernels import reference as R
 
@@ -107,32 +107,3 @@ def test_rule_picks_fft_for_large_kernels_and_gemm_for_small_ones():
     assert "fft" not in K._algorithms(
         "forward", (8, 64, 32, 32), (64, 64, 11, 11), (2, 2), pads11, (1, 1), 1
     )
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_thread_split_gives_the_same_numbers(threads, monkeypatch):
-    rng = np.random.default_rng(13)
-    x = rng.standard_normal((5, 3, 9, 9))
-    w = rng.standard_normal((4, 3, 3, 3))
-    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    g = rng.standard_normal((5, 4, 9, 9))
-    monkeypatch.setattr(_parallel, "parts_for", lambda n, flops: min(threads, n))
-    results = (
-        K.conv_forward(x, w, None, *args),
-        K.conv_backward_input(g, w, x.shape, *args),
-        K.conv_backward_weight(x, g, w.shape, *args),
-    )
-    monkeypatch.setattr(_parallel, "parts_for", lambda n, flops: 1)
-    single = (
-        K.conv_forward(x, w, None, *args),
-        K.conv_backward_input(g, w, x.shape, *args),
-        K.conv_backward_weight(x, g, w.shape, *args),
-    )
-    for a, b in zip(results, single):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-
-
-def test_parts_rule():
-    assert _parallel.parts_for(1, 1e3) == 1
-    assert _parallel.parts_for(64, 1e9) == 1  # big products: the BLAS threads them itself
-    assert _parallel.parts_for(64, 1e5) == min(64, cl.get_num_threads() or 1)

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convlab import shapes
-from convlab.kernels import _jit, _parallel, depthwise, fft, select, winograd
+from convlab.kernels import _jit, depthwise, fft, select, winograd
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -256,6 +256,8 @@ def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _
     """The wide layout when it applies (stride 1) and wastes at most half the GEMM."""
     if any(s != 1 for s in stride) or len(kernel) == 0:
         return None
+    if math.prod(kernel) == 1 and not any(lo or hi for lo, hi in padding):
+        return None  # pointwise: the input itself is the column matrix
     wide = _Wide(spatial, kernel, padding, dilation, out_spatial)
     return wide if wide.waste <= 1.5 else None
 
@@ -276,11 +278,6 @@ def _columns_source(x, kernel, stride, padding, dilation, out_spatial):
         return wide, wide.columns(wide.flat_input(x)), wide.length
     windows = _windows(_pad_zeros(x, padding), kernel, stride, dilation, out_spatial)
     return None, windows, math.prod(out_spatial)
-
-
-def _parts(n, c_out, c_in_per_group, kernel, positions) -> int:
-    flops = 2 * c_out * c_in_per_group * math.prod(kernel) * positions
-    return _parallel.parts_for(n, flops)
 
 
 def _conv(
@@ -311,23 +308,22 @@ def _conv(
     y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
     kept = None
     if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
-        kept = np.empty(windows.shape, x.dtype)
+        # A pointwise convolution's windows are x itself: keep that, copy nothing.
+        contiguous = windows.flags.c_contiguous
+        kept = windows if contiguous else np.empty(windows.shape, x.dtype)
         step = n
     else:
         step = _chunk(n, sample_bytes)
-
-    def work(part: slice) -> None:
-        for start in range(part.start, part.stop, step):
-            rows = slice(start, min(start + step, part.stop))
-            if kept is not None:
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        if kept is not None:
+            if kept is not windows:
                 np.copyto(kept[rows], windows[rows])
-                cols = kept[rows]
-            else:
-                cols = np.ascontiguousarray(windows[rows])
-            cols = cols.reshape(len(cols), groups, w.shape[2], positions)
-            np.matmul(w, cols, out=y[rows])
-
-    _parallel.map_batch(work, n, _parts(n, c_out, w.shape[2], (), positions))
+            cols = kept[rows]
+        else:
+            cols = np.ascontiguousarray(windows[rows])
+        cols = cols.reshape(len(cols), groups, w.shape[2], positions)
+        np.matmul(w, cols, out=y[rows])
     y = y.reshape(n, c_out, positions)
     if wide is not None:
         return wide.narrow(y, bias), kept
@@ -355,22 +351,18 @@ def _conv_input_grad(
     step = _chunk(n, c_in * math.prod(kernel) * positions * grad_out.itemsize)
     # Few output channels: a GEMM over C_out alone is thin and the fold dominates.
     shifted = wide is not None and groups == 1 and c_out <= 32
-
-    def work(part: slice) -> None:
-        for start in range(part.start, part.stop, step):
-            rows = slice(start, min(start + step, part.stop))
-            if shifted:
-                wide.input_grad(g[rows, 0], weight, grad_x[rows])
-                continue
-            cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
-            if wide is not None:
-                wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), grad_x[rows])
-            else:
-                cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
-                target = grad_x[rows]
-                col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
-
-    _parallel.map_batch(work, n, _parts(n, c_out, weight.shape[1], kernel, positions))
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        if shifted:
+            wide.input_grad(g[rows, 0], weight, grad_x[rows])
+            continue
+        cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
+        if wide is not None:
+            wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), grad_x[rows])
+        else:
+            cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
+            target = grad_x[rows]
+            col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
     return grad_x
 
 
@@ -398,20 +390,12 @@ def _conv_weight_grad(
         step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
     g = wide.widen(grad_out) if wide is not None else grad_out
     g = g.reshape(n, groups, c_out // groups, positions)
-
-    def work(part: slice) -> np.ndarray:
-        grad = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
-        for start in range(part.start, part.stop, step):
-            rows = slice(start, min(start + step, part.stop))
-            part_cols = cols[rows] if cols is not None else np.ascontiguousarray(windows[rows])
-            part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
-            grad += np.matmul(g[rows], part_cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        return grad
-
-    parts = _parallel.map_batch(work, n, _parts(n, c_out, weight_shape[1], kernel, positions))
-    grad_w = parts[0]
-    for other in parts[1:]:
-        grad_w += other
+    grad_w = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        part_cols = cols[rows] if cols is not None else np.ascontiguousarray(windows[rows])
+        part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
+        grad_w += np.matmul(g[rows], part_cols.transpose(0, 1, 3, 2)).sum(axis=0)
     return grad_w.reshape(weight_shape)
 
 
