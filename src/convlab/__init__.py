@@ -8,6 +8,7 @@ F.conv2d(x, cl.ones(1, 1, 3, 3), padding=1).sum().backward()
 
 # The sub-packages users reach through the top-level name (cl.nn.Conv2d, cl.optim.SGD).
 from convlab import nn, optim
+from convlab.allocator import reuse_freed_memory
 from convlab.autograd import (
     Function,
     Tensor,
@@ -32,6 +33,8 @@ from convlab.kernels.select import conv_algorithm, get_conv_algorithm, set_conv_
 from convlab.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+reuse_freed_memory()  # see convlab.allocator: page faults cost half of a convolution
 
 __all__ = [
     "Function",
