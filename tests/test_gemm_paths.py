@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
+from convlab.kernels import _jit
 from convlab.kernels import conv as K
 from convlab.kernels import pool as P
 from convlab.kernels import reference as R
@@ -124,8 +125,12 @@ def test_forward_keeps_columns_for_the_weight_gradient(stride, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("numba", [True, False])
 @pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
-def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel):
+def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel, numba, monkeypatch):
+    if numba and not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    monkeypatch.setattr(_jit, "numba_available", lambda: numba)
     rng = np.random.default_rng(5)
     spatial = tuple(4 * k + 1 for k in kernel)  # floor mode drops the last row/column
     # Small integers: many ties, which must go to the first offset, as in PyTorch.
