@@ -199,3 +199,23 @@ def test_wide_input_gradient_both_ways(c_out, n_spatial):
     g = rng.standard_normal(y.shape)
     grad_x = K.conv_backward_input(g, w, x.shape, *args)
     np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_columns_whose_rows_are_4kib_long_are_padded_and_still_right(keep):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 514))  # 512 outputs of 8 bytes: 4 KiB rows
+    w = rng.standard_normal((4, 3, 3))
+    args = ((1,), ((0, 0),), (1,), 1)
+    windows = K._Wide((514,), (3,), ((0, 0),), (1,), (512,)).columns(
+        K._Wide((514,), (3,), ((0, 0),), (1,), (512,)).flat_input(x)
+    )
+    padded = K._copy_columns(windows)
+    assert padded.strides[-2] == (512 + 8) * 8  # rows spaced 64 bytes wider
+    np.testing.assert_array_equal(padded, windows)
+    workspace = {} if keep else None
+    y = K.conv_forward(x, w, None, *args, workspace)
+    np.testing.assert_allclose(y, R.conv(x, w, None, *args), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    grad_w = K.conv_backward_weight(x, g, w.shape, *args, workspace)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)

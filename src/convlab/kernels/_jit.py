@@ -23,6 +23,12 @@ __all__ = ["kernel", "numba_available", "prange", "require_numba", "set_jit_thre
 # parallel loop when it resolves ``_jit.prange`` inside a kernel at compile time.
 prange = range
 
+# numba's OpenMP threading layer spins between parallel loops, as PyTorch's OpenMP and
+# OpenBLAS's threads do: in one process they slow each other several-fold (W1b 11 -> 24 ms).
+# The workqueue layer sleeps. Set before numba is imported (it reads the environment then and
+# whenever it reloads its configuration); a user's own setting wins.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
 _lock = threading.RLock()
 _available: bool | None = None
 
@@ -38,10 +44,6 @@ def numba_available() -> bool:
 def require_numba():
     """Import and return numba, or raise ImportError naming the extra that provides it."""
     global prange
-    # numba's OpenMP layer spins between parallel loops, as PyTorch's OpenMP does: in one
-    # process each slows the other's threads several-fold. The workqueue layer sleeps. (numba
-    # re-reads its configuration from the environment, so the variable is the way to say it.)
-    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     try:
         import numba
     except ImportError as err:

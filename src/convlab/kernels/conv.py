@@ -262,6 +262,25 @@ def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _
     return wide if wide.waste <= 1.5 else None
 
 
+def _copy_columns(windows: np.ndarray) -> np.ndarray:
+    """``windows`` (a strided view ``(n, C, *kernel, positions)``) copied into a new array.
+
+    When a column row is a multiple of 4 KiB long, the rows are padded by 64 bytes: copying
+    and multiplying rows that sit exactly 4 KiB apart makes loads and stores alias in the
+    cache (W4, rows of 1024 floats: 28 ms instead of 18 ms, depending on where the arrays
+    land). The result is a view with the logical shape whose rows may be spaced wider; the BLAS
+    takes it as is. Only for a single positions axis (wide or 1-d columns).
+    """
+    row = windows.shape[-1] * windows.itemsize
+    if row % 4096:
+        return np.ascontiguousarray(windows)
+    pad = 64 // windows.itemsize
+    buffer = np.empty((*windows.shape[:-1], windows.shape[-1] + pad), windows.dtype)
+    out = buffer[..., : windows.shape[-1]]
+    np.copyto(out, windows)
+    return out
+
+
 def _chunk(n: int, bytes_per_sample: int) -> int:
     return max(1, min(n, CHUNK_BYTES // max(1, bytes_per_sample)))
 
@@ -306,22 +325,18 @@ def _conv(
     wide, windows, positions = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
     sample_bytes = c_in * math.prod(kernel) * positions * x.itemsize
     y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
+    one_axis = windows.shape[-1] == positions
+    copy = _copy_columns if one_axis else np.ascontiguousarray
     kept = None
     if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
         # A pointwise convolution's windows are x itself: keep that, copy nothing.
-        contiguous = windows.flags.c_contiguous
-        kept = windows if contiguous else np.empty(windows.shape, x.dtype)
+        kept = windows if windows.flags.c_contiguous else copy(windows)
         step = n
     else:
         step = _chunk(n, sample_bytes)
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
-        if kept is not None:
-            if kept is not windows:
-                np.copyto(kept[rows], windows[rows])
-            cols = kept[rows]
-        else:
-            cols = np.ascontiguousarray(windows[rows])
+        cols = kept[rows] if kept is not None else copy(windows[rows])
         cols = cols.reshape(len(cols), groups, w.shape[2], positions)
         np.matmul(w, cols, out=y[rows])
     y = y.reshape(n, c_out, positions)
@@ -393,7 +408,12 @@ def _conv_weight_grad(
     grad_w = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
-        part_cols = cols[rows] if cols is not None else np.ascontiguousarray(windows[rows])
+        if cols is not None:
+            part_cols = cols[rows]
+        elif windows.shape[-1] == positions:
+            part_cols = _copy_columns(windows[rows])
+        else:
+            part_cols = np.ascontiguousarray(windows[rows])
         part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
         grad_w += np.matmul(g[rows], part_cols.transpose(0, 1, 3, 2)).sum(axis=0)
     return grad_w.reshape(weight_shape)
