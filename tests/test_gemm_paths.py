@@ -131,6 +131,7 @@ def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel, numba, mon
     if numba and not _jit.numba_available():
         pytest.skip("numba not installed: pip install 'convlab[fast]'")
     monkeypatch.setattr(_jit, "numba_available", lambda: numba)
+    monkeypatch.setattr(P, "NUMBA_MIN_SIZE", 0)
     rng = np.random.default_rng(5)
     spatial = tuple(4 * k + 1 for k in kernel)  # floor mode drops the last row/column
     # Small integers: many ties, which must go to the first offset, as in PyTorch.

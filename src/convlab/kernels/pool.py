@@ -201,6 +201,11 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Ints) -> np.ndarray:
     return out
 
 
+# numba's one-pass tiling backward pays from about a million input elements (W5: 2x faster);
+# below, launching its threads costs more than the NumPy passes (LeNet: 0.54 ms against 0.4 ms).
+NUMBA_MIN_SIZE = 1 << 20
+
+
 @_jit.kernel(parallel=True)
 def _nb_tiles_backward_2d(x, out, g, grad, kh, kw):  # pragma: no cover - numba
     """One pass: each window's gradient to the first element equal to its maximum."""
@@ -224,12 +229,12 @@ def max_pool_tiles_backward(
 
     The winners are found again by comparing each view with the maximum, offsets in row-major
     order, which is the tie rule of :func:`max_pool_forward` and of PyTorch. 2-d pools run one
-    numba pass when numba is installed (2x faster than the NumPy path on W5, measured).
+    numba pass when numba is installed and the input is large (2x faster on W5, measured).
     """
     n = len(kernel)
     out_spatial = out.shape[out.ndim - n :]
     grad = np.zeros(x.shape, grad_out.dtype)
-    if n == 2 and x.dtype == grad_out.dtype and _jit.numba_available():
+    if n == 2 and x.size >= NUMBA_MIN_SIZE and x.dtype == grad_out.dtype and _jit.numba_available():
         planes = (-1, *x.shape[-2:])
         _nb_tiles_backward_2d(
             np.ascontiguousarray(x).reshape(planes),
