@@ -405,7 +405,9 @@ def _conv_weight_grad(
         step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
     g = wide.widen(grad_out) if wide is not None else grad_out
     g = g.reshape(n, groups, c_out // groups, positions)
-    grad_w = np.zeros((groups, c_out // groups, math.prod(weight_shape[1:])), g.dtype)
+    # Accumulated transposed, (G, C_in/G * K, C_out/G): the BLAS runs cols @ g^T (long side
+    # first) up to 1.8x faster than g @ cols^T on the same numbers (LeNet, W1b, W4; measured).
+    grad_w_t = np.zeros((groups, math.prod(weight_shape[1:]), c_out // groups), g.dtype)
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
         if cols is not None:
@@ -415,8 +417,8 @@ def _conv_weight_grad(
         else:
             part_cols = np.ascontiguousarray(windows[rows])
         part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
-        grad_w += np.matmul(g[rows], part_cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    return grad_w.reshape(weight_shape)
+        grad_w_t += np.matmul(part_cols, g[rows].transpose(0, 1, 3, 2)).sum(axis=0)
+    return np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight_shape)
 
 
 def _add_bias(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
