@@ -60,7 +60,7 @@ class BenchOptions:
     only: Sequence[str] | None = None
     threads: int | None = None
     repeats: int = 11
-    warmup: int = 2
+    warmup: int = 5  # allocator and JIT caches settle in a few calls, for both libraries
     scale: float = 1.0
     use_torch: bool = True
     memory: bool | None = None

@@ -62,9 +62,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--warmup",
         type=positive_int,
-        default=2,
+        default=5,
         metavar="N",
-        help="untimed calls before them; the first one's outputs are compared (default 2)",
+        help="untimed calls before them, for both libraries, until the allocator and JIT caches "
+        "settle; the first one's outputs are compared (default 5)",
     )
     parser.add_argument(
         "--scale",

@@ -450,6 +450,119 @@ def _direct_rule(pass_name: str, c_in: int, weight_shape, groups: int) -> bool:
     return _jit.numba_available() or pass_name == "input"
 
 
+class _Phases:
+    """A stride-1 convolution with dilation ``d`` is ``prod(d)`` undilated ones on the phases.
+
+    Output ``i = a d + r`` reads the padded input at ``i + d k = (a + k) d + r``: phase ``r`` of
+    the padded input (every ``d``-th element from ``r``), convolved with the undilated kernel,
+    gives outputs ``r, r + d, ...``. The phases are stacked along the batch, so one call of an
+    undilated algorithm (Winograd) computes them all, and its weight-gradient sums them.
+    """
+
+    def __init__(self, spatial, padding: Pads, dilation, kernel) -> None:
+        self.spatial, self.padding, self.d = tuple(spatial), padding, tuple(dilation)
+        padded = [s + lo + hi for s, (lo, hi) in zip(spatial, padding)]
+        self.out = tuple(p - d * (k - 1) for p, d, k in zip(padded, dilation, kernel))
+        self.lengths = tuple(-(-p // d) for p, d in zip(padded, dilation))  # per phase
+        self.phase_out = tuple(m - k + 1 for m, k in zip(self.lengths, kernel))
+
+    def _to_phases(self, a: np.ndarray, lengths) -> np.ndarray:
+        """``(N, C, *lengths*d)`` -> ``(prod(d) * N, C, *lengths)``."""
+        n, c = a.shape[:2]
+        nd = len(self.d)
+        split = a.reshape(n, c, *itertools.chain(*zip(lengths, self.d)))
+        order = [3 + 2 * i for i in range(nd)] + [0, 1] + [2 + 2 * i for i in range(nd)]
+        return np.ascontiguousarray(split.transpose(order)).reshape(-1, c, *lengths)
+
+    def _from_phases(self, a: np.ndarray, n: int) -> np.ndarray:
+        """``(prod(d) * N, C, *lengths)`` -> ``(N, C, *lengths*d)``."""
+        nd = len(self.d)
+        lengths = a.shape[2:]
+        grid = a.reshape(*self.d, n, a.shape[1], *lengths)
+        order = [nd, nd + 1] + list(itertools.chain(*((nd + 2 + i, i) for i in range(nd))))
+        return grid.transpose(order).reshape(
+            n, a.shape[1], *(m * d for m, d in zip(lengths, self.d))
+        )
+
+    def split_input(self, x: np.ndarray) -> np.ndarray:
+        full = np.zeros((*x.shape[:2], *(m * d for m, d in zip(self.lengths, self.d))), x.dtype)
+        inside = tuple(slice(lo, lo + s) for s, (lo, _) in zip(self.spatial, self.padding))
+        full[(slice(None), slice(None)) + inside] = x
+        return self._to_phases(full, self.lengths)
+
+    def split_output(self, g: np.ndarray) -> np.ndarray:
+        full = np.zeros((*g.shape[:2], *(m * d for m, d in zip(self.phase_out, self.d))), g.dtype)
+        full[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
+        return self._to_phases(full, self.phase_out)
+
+    def merge_output(self, y: np.ndarray, n: int) -> np.ndarray:
+        full = self._from_phases(y, n)
+        return np.ascontiguousarray(
+            full[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
+        )
+
+    def merge_input(self, gx: np.ndarray, n: int) -> np.ndarray:
+        full = self._from_phases(gx, n)
+        inside = tuple(slice(lo, lo + s) for s, (lo, _) in zip(self.spatial, self.padding))
+        return np.ascontiguousarray(full[(slice(None), slice(None)) + inside])
+
+
+_NO_PADDING = ((0, 0), (0, 0))
+
+
+def _winograd_forward(x, weight, bias, padding, dilation, groups):
+    if all(d == 1 for d in dilation):
+        return winograd.winograd_conv2d_forward(
+            x, weight, bias, padding, _winograd_tile(x.shape, padding), groups
+        )
+    phases = _Phases(x.shape[2:], padding, dilation, weight.shape[2:])
+    parts = phases.split_input(x)
+    y = winograd.winograd_conv2d_forward(
+        parts, weight, bias, _NO_PADDING, _winograd_tile(parts.shape, _NO_PADDING), groups
+    )
+    return phases.merge_output(y, x.shape[0])
+
+
+def _winograd_input_grad(grad_out, weight, input_shape, padding, dilation, groups):
+    if all(d == 1 for d in dilation):
+        tile = _winograd_tile(input_shape, padding)
+        return winograd.winograd_conv2d_backward_input(
+            grad_out, weight, input_shape, padding, tile, groups
+        )
+    n = input_shape[0]
+    phases = _Phases(input_shape[2:], padding, dilation, weight.shape[2:])
+    g = phases.split_output(grad_out)
+    shape = (g.shape[0], input_shape[1], *phases.lengths)
+    gx = winograd.winograd_conv2d_backward_input(
+        g, weight, shape, _NO_PADDING, _winograd_tile(shape, _NO_PADDING), groups
+    )
+    return phases.merge_input(gx, n)
+
+
+def _winograd_weight_grad(x, grad_out, padding, dilation, groups):
+    if all(d == 1 for d in dilation):
+        tile = _winograd_tile(x.shape, padding)
+        return winograd.winograd_conv2d_backward_weight(x, grad_out, padding, tile, groups)
+    phases = _Phases(x.shape[2:], padding, dilation, (3, 3))
+    parts = phases.split_input(x)
+    g = phases.split_output(grad_out)
+    tile = _winograd_tile(parts.shape, _NO_PADDING)
+    return winograd.winograd_conv2d_backward_weight(parts, g, _NO_PADDING, tile, groups)
+
+
+def _winograd_applies(x_shape, weight_shape, stride, padding, dilation, groups) -> bool:
+    """Winograd's own cases, and dilated ones through :class:`_Phases`."""
+    if len(x_shape) != 4 or any(s != 1 for s in stride):
+        return False
+    if all(d == 1 for d in dilation):
+        return winograd.winograd_supported(x_shape, weight_shape, stride, padding, dilation, groups)
+    phases = _Phases(x_shape[2:], padding, dilation, weight_shape[2:])
+    if min(phases.out) < 1 or min(phases.phase_out) < 1:
+        return False
+    shape = (x_shape[0] * math.prod(dilation), x_shape[1], *phases.lengths)
+    return winograd.winograd_supported(shape, weight_shape, stride, _NO_PADDING, (1, 1), groups)
+
+
 def _winograd_rule(pass_name: str, x_shape, weight_shape, groups: int) -> bool:
     """Winograd for 3x3 stride-1 convolutions with 64+ channels each way, batch >= 2, when numba
     runs its transforms: 1.1-1.9x faster than im2col (W1b, 128 and 256 channels), measured.
@@ -472,7 +585,7 @@ def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, gro
         names.append("direct")
         if _direct_rule(pass_name, x_shape[1], weight_shape, groups):
             names.reverse()
-    if winograd.winograd_supported(x_shape, weight_shape, stride, padding, dilation, groups):
+    if _winograd_applies(x_shape, weight_shape, stride, padding, dilation, groups):
         if names[0] == "gemm" and _winograd_rule(pass_name, x_shape, weight_shape, groups):
             names.insert(0, "winograd")
         else:
@@ -519,9 +632,8 @@ def conv_forward(
             x, weight, bias, stride, padding, dilation, groups
         )
     if "winograd" in names:
-        tile = _winograd_tile(x.shape, padding)
-        candidates["winograd"] = lambda: winograd.winograd_conv2d_forward(
-            x, weight, bias, padding, tile, groups
+        candidates["winograd"] = lambda: _winograd_forward(
+            x, weight, bias, padding, dilation, groups
         )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_forward(x, weight, bias, padding, groups, dilation)
@@ -551,9 +663,8 @@ def conv_backward_input(
             grad_out, weight, input_shape, stride, padding, dilation, groups
         )
     if "winograd" in names:
-        tile = _winograd_tile(input_shape, padding)
-        candidates["winograd"] = lambda: winograd.winograd_conv2d_backward_input(
-            grad_out, weight, input_shape, padding, tile, groups
+        candidates["winograd"] = lambda: _winograd_input_grad(
+            grad_out, weight, input_shape, padding, dilation, groups
         )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_backward_input(
@@ -590,9 +701,8 @@ def conv_backward_weight(
             x, grad_out, weight_shape, stride, padding, dilation, groups
         )
     if "winograd" in names:
-        tile = _winograd_tile(x.shape, padding)
-        candidates["winograd"] = lambda: winograd.winograd_conv2d_backward_weight(
-            x, grad_out, padding, tile, groups
+        candidates["winograd"] = lambda: _winograd_weight_grad(
+            x, grad_out, padding, dilation, groups
         )
     if "fft" in names:
         candidates["fft"] = lambda: fft.fft_conv_backward_weight(
