@@ -109,3 +109,22 @@ def test_rule_picks_fft_for_large_kernels_and_gemm_for_small_ones():
     assert "fft" not in K._algorithms(
         "forward", (8, 64, 32, 32), (64, 64, 11, 11), (2, 2), pads11, (1, 1), 1
     )
+
+
+def test_rule_picks_direct_loops_for_first_layers_on_many_positions(monkeypatch):
+    monkeypatch.setattr(_jit, "numba_available", lambda: True)
+    pads = ((2, 2), (2, 2))
+    lenet_256 = K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
+    lenet_64 = K._algorithms("forward", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
+    assert lenet_256[0] == "direct" and lenet_64[0] == "gemm" and "direct" in lenet_64
+    # only the forward pass, and not for layers with many taps
+    assert K._algorithms("weight", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
+        "gemm"
+    )
+    assert "direct" not in K._algorithms(
+        "forward", (256, 6, 28, 28), (16, 6, 5, 5), (1, 1), pads, (1, 1), 1
+    )
+    monkeypatch.setattr(_jit, "numba_available", lambda: False)
+    assert K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
+        "gemm"
+    )
