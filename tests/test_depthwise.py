@@ -137,15 +137,15 @@ def test_direct_grouped_matches_references(case, impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_small_channel_names_are_groups_one(impl):
+def test_direct_with_groups_one_for_a_first_layer(impl):
     case = ((9, 8), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1, 6, 1)
     x, w, b = case_arrays(case)
     args = case[2:5]
-    y = DW.small_channel_conv_forward(x, w, b, *args, impl=impl)
+    y = DW.direct_conv_forward(x, w, b, *args, 1, impl=impl)
     assert rel_err(y, R.conv(x, w, b, *args)) < 1e-12
     g = np.random.default_rng(2).standard_normal(y.shape)
-    gx = DW.small_channel_conv_backward_input(g, w, x.shape, *args, impl=impl)
-    gw = DW.small_channel_conv_backward_weight(x, g, w.shape, *args, impl=impl)
+    gx = DW.direct_conv_backward_input(g, w, x.shape, *args, 1, impl=impl)
+    gw = DW.direct_conv_backward_weight(x, g, w.shape, *args, 1, impl=impl)
     assert rel_err(gx, K.conv_backward_input(g, w, x.shape, *args, 1)) < 1e-12
     assert rel_err(gw, K.conv_backward_weight(x, g, w.shape, *args, 1)) < 1e-12
 

@@ -15,9 +15,9 @@ behind ``impl``:
 - ``"auto"``: numba when it can be imported, else NumPy.
 
 The NumPy path is N-d; the numba one is written for 3 spatial dimensions and 1-d and 2-d inputs
-get singleton ones. The general functions ``direct_conv_*`` take any ``groups``;
-``depthwise_conv_*`` (groups = C_in) and ``small_channel_conv_*`` (groups = 1, for few input
-channels such as LeNet's first layer) are the two cases they are fast for. Arguments are
+get singleton ones. The general functions ``direct_conv_*`` take any ``groups``; they are fast
+for depthwise layers (``depthwise_conv_*``, groups = C_in) and for first layers with few input
+channels (groups = 1, such as LeNet's first layer). Arguments are
 canonical as in :mod:`convlab.kernels.conv`: ``stride``/``dilation`` tuples, ``padding``
 ``((low, high), ...)``.
 
@@ -43,9 +43,6 @@ __all__ = [
     "direct_conv_forward",
     "direct_conv_backward_input",
     "direct_conv_backward_weight",
-    "small_channel_conv_forward",
-    "small_channel_conv_backward_input",
-    "small_channel_conv_backward_weight",
 ]
 
 IMPLS = ("auto", "numpy", "numba")
@@ -706,53 +703,4 @@ def depthwise_conv_backward_weight(
     """Gradient of :func:`depthwise_conv_forward` with respect to ``weight``."""
     return direct_conv_backward_weight(
         x, grad_out, weight_shape, stride, padding, dilation, x.shape[1], impl
-    )
-
-
-def small_channel_conv_forward(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    stride: tuple[int, ...],
-    padding: Pads,
-    dilation: tuple[int, ...],
-    impl: str = "auto",
-) -> np.ndarray:
-    """Ungrouped convolution (``groups=1``) for few input channels, e.g. LeNet's first layer.
-
-    Worth it while ``C_in * prod(k)`` (the GEMM's inner dimension) is small, roughly <= 25.
-
-    Shape:
-        x ``(N, C_in, *S)``, weight ``(C_out, C_in, *k)``, y ``(N, C_out, *O)``.
-    """
-    return direct_conv_forward(x, weight, bias, stride, padding, dilation, 1, impl)
-
-
-def small_channel_conv_backward_input(
-    grad_out: np.ndarray,
-    weight: np.ndarray,
-    input_shape: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pads,
-    dilation: tuple[int, ...],
-    impl: str = "auto",
-) -> np.ndarray:
-    """Gradient of :func:`small_channel_conv_forward` with respect to ``x``."""
-    return direct_conv_backward_input(
-        grad_out, weight, input_shape, stride, padding, dilation, 1, impl
-    )
-
-
-def small_channel_conv_backward_weight(
-    x: np.ndarray,
-    grad_out: np.ndarray,
-    weight_shape: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: Pads,
-    dilation: tuple[int, ...],
-    impl: str = "auto",
-) -> np.ndarray:
-    """Gradient of :func:`small_channel_conv_forward` with respect to ``weight``."""
-    return direct_conv_backward_weight(
-        x, grad_out, weight_shape, stride, padding, dilation, 1, impl
     )
