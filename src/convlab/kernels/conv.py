@@ -1,4 +1,10 @@
-"""N-d convolution and transposed convolution on ndarrays: im2col + one batched GEMM.
+"""N-d convolution and transposed convolution on ndarrays.
+
+The reference algorithm here is im2col + batched GEMM (strided or "wide" columns, in chunks of
+the batch). ``conv_forward`` / ``conv_backward_input`` / ``conv_backward_weight`` dispatch each
+call to it or to Winograd (``winograd.py``, also for dilated 3x3 layers through their phases),
+FFT (``fft.py``) or direct loops (``depthwise.py``), as ``convlab.kernels.select`` decides: by
+the rules below, by measurement, or by the user's choice. All give the same numbers.
 
 Every function takes batched arrays ``(N, C, *spatial)`` and canonical arguments: ``stride`` and
 ``dilation`` are tuples of ints, ``padding`` is a tuple of ``(low, high)`` pairs, one per spatial
