@@ -68,9 +68,10 @@ def set_num_threads(count: int) -> bool:
     """
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise ValueError(f"set_num_threads expects a positive integer, but got {count!r}")
-    numba = sys.modules.get("numba")  # the numba kernels' threads too, if numba is loaded
-    if numba is not None:
-        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    if "numba" in sys.modules:  # the numba kernels' threads too, if numba is loaded
+        from convlab.kernels import _jit
+
+        _jit.set_jit_threads(count)
     if _FUNCTIONS is None:
         return False
     _FUNCTIONS[0](count)

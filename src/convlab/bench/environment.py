@@ -37,12 +37,10 @@ def apply_threads(count: int, torch: Any = None) -> dict[str, Any]:
     applied["convlab_blas"] = count if convlab.set_num_threads(count) else None
     applied["numba"] = None
     if importlib.util.find_spec("numba") is not None:
-        import numba
+        from convlab.kernels import _jit
 
-        # numba refuses more threads than it started with
-        numba_count = min(count, numba.config.NUMBA_NUM_THREADS)
-        numba.set_num_threads(numba_count)
-        applied["numba"] = numba_count
+        _jit.set_jit_threads(count)  # imports numba, which refuses more than it started with
+        applied["numba"] = _jit.require_numba().get_num_threads()
     applied["torch"] = None
     if torch is not None:
         torch.set_num_threads(count)

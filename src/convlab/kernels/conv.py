@@ -18,6 +18,7 @@ share one weight-gradient with the roles of input and output swapped.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -99,16 +100,10 @@ def im2col(
     (PyTorch's ``unfold`` layout). ``out_spatial`` limits the windows taken (the adjoint of a
     transposed convolution may need fewer than fit).
     """
-    xp = _pad_zeros(x, padding)
     if out_spatial is None:
-        out_spatial = _fitting_windows(xp, kernel, stride, dilation)
+        out_spatial = _padded_out(x.shape[2:], kernel, stride, padding, dilation)
+    xp = _pad_zeros(x, padding)
     return np.ascontiguousarray(_windows(xp, kernel, stride, dilation, tuple(out_spatial)))
-
-
-def _fitting_windows(xp, kernel, stride, dilation) -> tuple[int, ...]:
-    return tuple(
-        shapes.conv_output_shape(xp.shape[2:], kernel, stride, [0] * len(kernel), dilation)
-    )
 
 
 def _overlap(size: int, low: int, start: int, step: int, count: int) -> tuple[int, int]:
@@ -260,6 +255,19 @@ class _Wide:
 
 def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
     """The wide layout when it applies (stride 1) and wastes at most half the GEMM."""
+    return _wide_layout(
+        tuple(spatial),
+        tuple(kernel),
+        tuple(stride),
+        tuple(padding),
+        tuple(dilation),
+        tuple(out_spatial),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _wide_layout(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
+    # Cached: every pass of every call of a layer asks for the same (read-only) geometry.
     if any(s != 1 for s in stride) or len(kernel) == 0:
         return None
     if math.prod(kernel) == 1 and not any(lo or hi for lo, hi in padding):
@@ -598,8 +606,24 @@ def _winograd_tile(x_shape, padding) -> int:
     return 4 if width >= 24 else 2
 
 
-def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, groups) -> list[str]:
-    """Applicable algorithms, the shape rule's choice first."""
+def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, groups) -> tuple:
+    """Applicable algorithms, the shape rule's choice first (the same for every call of a layer,
+    so it is worked out once per shape)."""
+    return _rule_order(
+        pass_name,
+        tuple(x_shape),
+        tuple(weight_shape),
+        tuple(stride),
+        tuple(padding),
+        tuple(dilation),
+        groups,
+        _jit.numba_available(),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_order(pass_name, x_shape, weight_shape, stride, padding, dilation, groups, numba):
+    # ``numba`` is only part of the key: the rules ask _jit themselves.
     names = ["gemm"]
     if _is_depthwise(x_shape[1], weight_shape, groups):
         names.append("direct")
@@ -622,7 +646,7 @@ def _algorithms(pass_name, x_shape, weight_shape, stride, padding, dilation, gro
             names.insert(0, "fft")
         else:
             names.append("fft")
-    return names
+    return tuple(names)
 
 
 def conv_forward(

@@ -50,6 +50,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from convlab import threads
+
 Pads = tuple[tuple[int, int], ...]
 
 __all__ = [
@@ -69,7 +71,7 @@ __all__ = [
 #: channels; the input and output spectra of a chunk of the batch, each with its transposed copy).
 CHUNK_BYTES = 64 * 2**20
 
-#: Threads for the batch chunks (None: the CPUs this process may run on). The kernel-side
+#: Threads for the batch chunks (None: ``convlab.set_num_threads``'s count). The kernel-side
 #: matmuls use NumPy's BLAS threads as they are.
 FFT_THREADS: int | None = None
 
@@ -197,6 +199,10 @@ _pool: ThreadPoolExecutor | None = None
 def _threads() -> int:
     if FFT_THREADS is not None:
         return max(1, FFT_THREADS)
+    # convlab.set_num_threads's count (the BLAS's), so that one setting governs every kernel.
+    count = threads.get_num_threads()
+    if count is not None:
+        return count
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -209,11 +215,11 @@ def _run(fn, items: list) -> list:
     NumPy's FFTs, matmuls and copies release the GIL, and each chunk writes its own rows.
     """
     global _pool
-    threads = min(_threads(), len(items))
-    if threads <= 1:
+    workers = min(_threads(), len(items))
+    if workers <= 1:
         return [fn(item) for item in items]
-    if _pool is None or _pool._max_workers < threads:
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convlab-fft")
+    if _pool is None or _pool._max_workers < workers:
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convlab-fft")
     return list(_pool.map(fn, items))
 
 
