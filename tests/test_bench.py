@@ -29,7 +29,7 @@ REPORT_KEYS = {
 }  # fmt: skip
 ENVIRONMENT_KEYS = {
     "date", "python", "platform", "cpu_model", "cpu_count", "convlab", "numpy", "torch", "numba",
-    "blas_threads",
+    "convlab_threads", "blas_threads",
 }  # fmt: skip
 ROW_KEYS = {
     "name", "description", "unit", "kind", "backward", "gemm_bound", "work",

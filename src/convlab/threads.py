@@ -1,9 +1,10 @@
-"""How many threads NumPy's BLAS uses: ``convlab.set_num_threads`` / ``get_num_threads``.
+"""How many threads convlab uses: ``convlab.set_num_threads`` / ``get_num_threads``.
 
-NumPy has no API for this, so convlab finds the OpenBLAS library NumPy loaded and calls its own
-``set_num_threads`` (as threadpoolctl does). Small matrix products, as in LeNet-sized training,
-run faster on one thread than on two; large ones want every core. Where no OpenBLAS is found
-(another BLAS, another platform) these functions do nothing and report ``None``.
+convlab's kernels split their work over their own threads (:mod:`convlab.kernels.parallel`) and
+keep NumPy's OpenBLAS on one thread meanwhile. NumPy has no API for the BLAS's threads, so
+convlab finds the OpenBLAS library NumPy loaded and calls its own ``set_num_threads`` (as
+threadpoolctl does). Where no OpenBLAS is found (another BLAS, another platform) the BLAS is
+left as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["blas_threads", "get_num_threads", "set_num_threads"]
+__all__ = [
+    "blas_held",
+    "blas_threads",
+    "get_blas_threads",
+    "get_num_threads",
+    "hold_blas",
+    "set_num_threads",
+]
 
 _SYMBOL_PREFIXES = ("scipy_openblas", "openblas")
 _SYMBOL_SUFFIXES = ("64_", "")
@@ -56,37 +64,85 @@ def _find_functions():
 _FUNCTIONS = _find_functions()
 
 
-def get_num_threads() -> int | None:
-    """Threads NumPy's OpenBLAS uses now, or None when it cannot be told."""
-    return None if _FUNCTIONS is None else int(_FUNCTIONS[1]())
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# convlab's own thread count (its kernels split their work over this many threads).
+_count = _available_cores()
+# Whether convlab has taken NumPy's BLAS down to one thread (done once, when a kernel first
+# splits its work; see convlab.kernels.parallel for why).
+_blas_held = False
+
+
+def get_num_threads() -> int:
+    """Threads convlab's kernels use (``set_num_threads``; by default every available core)."""
+    return _count
 
 
 def set_num_threads(count: int) -> bool:
-    """Use ``count`` threads in NumPy's matrix products (and in the numba kernels, when loaded).
+    """Use ``count`` threads in convlab's kernels, like ``torch.set_num_threads``.
 
-    Returns False when this BLAS cannot be set.
+    convlab splits a kernel's work (the samples of a batch, the rows of a matrix product) over
+    its own threads, and the numba kernels use ``count`` threads too. While it does, NumPy's
+    OpenBLAS runs on one thread (two thread pools would fight over the cores): see
+    :mod:`convlab.kernels.parallel`. ``blas_threads`` gives NumPy's BLAS more threads for a
+    block of your own code. Returns False when NumPy's BLAS cannot be set (another BLAS).
     """
+    global _count
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise ValueError(f"set_num_threads expects a positive integer, but got {count!r}")
+    _count = count
     if "numba" in sys.modules:  # the numba kernels' threads too, if numba is loaded
         from convlab.kernels import _jit
 
         _jit.set_jit_threads(count)
+    return hold_blas()
+
+
+def hold_blas() -> bool:
+    """Keep NumPy's BLAS on one thread from now on (convlab's threads split the work instead).
+
+    Returns False when the BLAS cannot be set.
+    """
+    global _blas_held
+    _blas_held = True
+    return _set_blas_threads(1)
+
+
+def blas_held() -> bool:
+    """Whether convlab keeps NumPy's BLAS on one thread."""
+    return _blas_held
+
+
+def get_blas_threads() -> int | None:
+    """Threads NumPy's OpenBLAS uses now, or None when it cannot be told."""
+    return None if _FUNCTIONS is None else int(_FUNCTIONS[1]())
+
+
+def _set_blas_threads(count: int) -> bool:
     if _FUNCTIONS is None:
         return False
-    _FUNCTIONS[0](count)
+    if int(_FUNCTIONS[1]()) != count:
+        _FUNCTIONS[0](count)
     return True
 
 
 @contextlib.contextmanager
 def blas_threads(count: int | None) -> Iterator[None]:
-    """Run a block with ``count`` BLAS threads (None: leave as is), then restore."""
-    previous = get_num_threads()
+    """Run a block with ``count`` NumPy BLAS threads (None: leave as is), then restore.
+
+    For your own large NumPy matrix products while convlab holds the BLAS at one thread.
+    """
+    previous = get_blas_threads()
     if count is None or previous is None:
         yield
         return
-    set_num_threads(count)
+    _set_blas_threads(count)
     try:
         yield
     finally:
-        set_num_threads(previous)
+        _set_blas_threads(previous)

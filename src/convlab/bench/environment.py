@@ -28,8 +28,9 @@ def import_torch() -> Any:
 def apply_threads(count: int, torch: Any = None) -> dict[str, Any]:
     """Give every library in the race ``count`` threads; report what each one accepted.
 
-    PyTorch (intra-op threads), NumPy's OpenBLAS through ``convlab.set_num_threads``, and numba
-    when it is installed (convlab's optional JIT kernels use it).
+    PyTorch (intra-op threads), convlab's own threads through ``convlab.set_num_threads`` (which
+    keeps NumPy's OpenBLAS on one thread), and numba when it is installed (convlab's optional JIT
+    kernels use it).
     """
     import convlab
 
@@ -75,6 +76,7 @@ def describe_environment(torch: Any = None) -> dict[str, Any]:
     import numpy as np
 
     import convlab
+    from convlab import threads as convlab_threads
 
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -86,5 +88,6 @@ def describe_environment(torch: Any = None) -> dict[str, Any]:
         "numpy": np.__version__,
         "torch": None if torch is None else torch.__version__,
         "numba": _version("numba"),
-        "blas_threads": convlab.get_num_threads(),
+        "convlab_threads": convlab.get_num_threads(),
+        "blas_threads": convlab_threads.get_blas_threads(),
     }

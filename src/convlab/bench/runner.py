@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from convlab import threads as convlab_threads
 from convlab.bench.environment import (
     apply_threads,
     default_threads,
@@ -167,14 +168,21 @@ class _Progress:
             self.stream.flush()
 
 
-def _gemm(size: int, repeats: int, warmup: int, torch: Any, pause: float) -> dict[str, Any]:
-    """The float32 matrix-product ceiling: NumPy's BLAS (and torch.mm beside it)."""
+def _gemm(
+    size: int, repeats: int, warmup: int, torch: Any, pause: float, count: int
+) -> dict[str, Any]:
+    """The float32 matrix-product ceiling: NumPy's BLAS on ``count`` threads (and torch.mm).
+
+    convlab keeps the BLAS on one thread and splits its own work over ``count`` threads
+    (convlab.kernels.parallel); the ceiling is what the machine's GEMM does with all of them.
+    """
     rng = np.random.default_rng(2048)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
     c = np.empty((size, size), np.float32)
     flops = 2.0 * size**3
-    times, _ = _time_case(Case(lambda: np.matmul(a, b, out=c), lambda: []), repeats, warmup)
+    with convlab_threads.blas_threads(count):
+        times, _ = _time_case(Case(lambda: np.matmul(a, b, out=c), lambda: []), repeats, warmup)
     ms = _median_ms(times)
     row: dict[str, Any] = {
         "size": size,
@@ -277,7 +285,7 @@ def run_benchmarks(options: BenchOptions | None = None) -> dict[str, Any]:
     progress = _Progress(options.progress, len(workloads) + 1 + bool(measure_memory))
 
     progress.show(1, f"GEMM ceiling {options.gemm_size}x{options.gemm_size}")
-    gemm = _gemm(options.gemm_size, options.repeats, options.warmup, torch, options.pause)
+    gemm = _gemm(options.gemm_size, options.repeats, options.warmup, torch, options.pause, threads)
     rows = []
     for index, workload in enumerate(workloads, start=2):
         progress.show(index, f"{workload.name}: {workload.description}")

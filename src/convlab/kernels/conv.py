@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convlab import shapes
-from convlab.kernels import _jit, depthwise, fft, select, winograd
+from convlab.kernels import _jit, depthwise, fft, parallel, select, winograd
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -201,16 +201,20 @@ class _Wide:
             writeable=False,
         )
 
-    def narrow(self, y: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-        """``(N, C, length)`` on the padded grid -> ``(N, C, *out)`` (+ bias), a new array.
+    def narrow(
+        self, y: np.ndarray, bias: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(N, C, length)`` on the padded grid -> ``(N, C, *out)`` (+ bias), into ``out``.
 
-        The bias is added in the same pass as the copy.
+        The bias is added in the same pass as the copy. A new array when ``out`` is None.
         """
         y = y.reshape(*y.shape[:2], *self.grid)
         y = y[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
+        if out is None:
+            out = np.empty(y.shape, y.dtype if bias is None else np.result_type(y, bias))
         if bias is None:
-            return np.ascontiguousarray(y)
-        out = np.empty(y.shape, np.result_type(y, bias))
+            np.copyto(out, y)
+            return out
         return np.add(y, bias.reshape((1, -1) + (1,) * len(self.out)), out=out)
 
     def widen(self, g: np.ndarray) -> np.ndarray:
@@ -276,21 +280,27 @@ def _wide_layout(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wi
     return wide if wide.waste <= 1.5 else None
 
 
-def _copy_columns(windows: np.ndarray) -> np.ndarray:
-    """``windows`` (a strided view ``(n, C, *kernel, positions)``) copied into a new array.
+def _column_buffer(windows: np.ndarray, pad_rows: bool = True) -> np.ndarray:
+    """An empty array shaped like ``windows`` (a strided view ``(n, C, *kernel, *positions)``)
+    for its columns.
 
-    When a column row is a multiple of 4 KiB long, the rows are padded by 64 bytes: copying
-    and multiplying rows that sit exactly 4 KiB apart makes loads and stores alias in the
-    cache (W4, rows of 1024 floats: 28 ms instead of 18 ms, depending on where the arrays
-    land). The result is a view with the logical shape whose rows may be spaced wider; the BLAS
-    takes it as is. Only for a single positions axis (wide or 1-d columns).
+    With ``pad_rows`` (a single positions axis: wide or 1-d columns), rows a multiple of 4 KiB
+    long are padded by 64 bytes: copying and multiplying rows that sit exactly 4 KiB apart
+    makes loads and stores alias in the cache (W4, rows of 1024 floats: 28 ms instead of
+    18 ms, depending on where the arrays land). The result is then a view with the logical
+    shape whose rows are spaced wider; the BLAS takes it as is.
     """
     row = windows.shape[-1] * windows.itemsize
-    if row % 4096:
-        return np.ascontiguousarray(windows)
+    if row % 4096 or not pad_rows:
+        return np.empty(windows.shape, windows.dtype)
     pad = 64 // windows.itemsize
     buffer = np.empty((*windows.shape[:-1], windows.shape[-1] + pad), windows.dtype)
-    out = buffer[..., : windows.shape[-1]]
+    return buffer[..., : windows.shape[-1]]
+
+
+def _copy_columns(windows: np.ndarray, pad_rows: bool = True) -> np.ndarray:
+    """``windows`` copied into a new :func:`_column_buffer`."""
+    out = _column_buffer(windows, pad_rows)
     np.copyto(out, windows)
     return out
 
@@ -338,25 +348,41 @@ def _conv(
     w = weight.reshape(groups, c_out // groups, -1)
     wide, windows, positions = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
     sample_bytes = c_in * math.prod(kernel) * positions * x.itemsize
-    y = np.empty((n, groups, c_out // groups, positions), np.result_type(x, weight))
+    dtype = np.result_type(x, weight)
+    y = np.empty((n, groups, c_out // groups, positions), dtype)
+    out = None
+    if wide is not None:
+        out = np.empty((n, c_out, *out_spatial), dtype if bias is None else np.result_type(y, bias))
     one_axis = windows.shape[-1] == positions
-    copy = _copy_columns if one_axis else np.ascontiguousarray
     kept = None
     if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
         # A pointwise convolution's windows are x itself: keep that, copy nothing.
-        kept = windows if windows.flags.c_contiguous else copy(windows)
-        step = n
-    else:
-        step = _chunk(n, sample_bytes)
-    for start in range(0, n, step):
-        rows = slice(start, min(start + step, n))
-        cols = kept[rows] if kept is not None else copy(windows[rows])
-        cols = cols.reshape(len(cols), groups, w.shape[2], positions)
-        np.matmul(w, cols, out=y[rows])
-    y = y.reshape(n, c_out, positions)
+        kept = windows if windows.flags.c_contiguous else _column_buffer(windows, one_axis)
+
+    def part(samples: slice) -> None:
+        step = _chunk(samples.stop - samples.start, sample_bytes)
+        for start in range(samples.start, samples.stop, step):
+            rows = slice(start, min(start + step, samples.stop))
+            if kept is windows:
+                cols = kept[rows]
+            else:
+                if kept is not None:
+                    cols = kept[rows]
+                else:
+                    cols = _column_buffer(windows[rows], one_axis)
+                np.copyto(cols, windows[rows])
+            cols = cols.reshape(len(cols), groups, w.shape[2], positions)
+            np.matmul(w, cols, out=y[rows])
+        if wide is not None:
+            wide.narrow(y[samples].reshape(-1, c_out, positions), bias, out[samples])
+        elif bias is not None:
+            _add_bias(y[samples].reshape(-1, c_out, *out_spatial), bias)
+
+    flops = 2.0 * y.size * w.shape[2]
+    parallel.run(part, n, parallel.parts(n, flops))
     if wide is not None:
-        return wide.narrow(y, bias), kept
-    return _add_bias(y.reshape(n, c_out, *out_spatial), bias), kept
+        return out, kept
+    return y.reshape(n, c_out, *out_spatial), kept
 
 
 def _conv_input_grad(
@@ -372,26 +398,33 @@ def _conv_input_grad(
     n, c_out, *out_spatial = grad_out.shape
     c_in = input_shape[1]
     wide = _wide_geometry(input_shape[2:], kernel, stride, padding, dilation, out_spatial)
-    g = wide.widen(grad_out) if wide is not None else grad_out
     positions = wide.length if wide is not None else math.prod(out_spatial)
-    g = g.reshape(n, groups, c_out // groups, positions)
     w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_x = np.zeros(input_shape, np.result_type(grad_out, weight))
-    step = _chunk(n, c_in * math.prod(kernel) * positions * grad_out.itemsize)
+    sample_bytes = c_in * math.prod(kernel) * positions * grad_out.itemsize
     # Few output channels: a GEMM over C_out alone is thin and the fold dominates.
     shifted = wide is not None and groups == 1 and c_out <= 32
-    for start in range(0, n, step):
-        rows = slice(start, min(start + step, n))
-        if shifted:
-            wide.input_grad(g[rows, 0], weight, grad_x[rows])
-            continue
-        cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
-        if wide is not None:
-            wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), grad_x[rows])
-        else:
-            cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
-            target = grad_x[rows]
-            col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+
+    def part(samples: slice) -> None:
+        g = grad_out[samples]
+        g = wide.widen(g) if wide is not None else g
+        g = g.reshape(len(g), groups, c_out // groups, positions)
+        step = _chunk(len(g), sample_bytes)
+        for start in range(0, len(g), step):
+            rows = slice(start, min(start + step, len(g)))
+            target = grad_x[samples][rows]
+            if shifted:
+                wide.input_grad(g[rows, 0], weight, target)
+                continue
+            cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
+            if wide is not None:
+                wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
+            else:
+                cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
+                col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+
+    flops = 2.0 * n * c_out * positions * math.prod(weight.shape[1:])
+    parallel.run(part, n, parallel.parts(n, flops))
     return grad_x
 
 
@@ -411,27 +444,34 @@ def _conv_weight_grad(
     if cols is not None:
         wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
         positions = wide.length if wide is not None else math.prod(out_spatial)
-        step = n
     else:
         wide, windows, positions = _columns_source(
             x, kernel, stride, padding, dilation, out_spatial
         )
-        step = _chunk(n, x.shape[1] * math.prod(kernel) * positions * x.itemsize)
-    g = wide.widen(grad_out) if wide is not None else grad_out
-    g = g.reshape(n, groups, c_out // groups, positions)
-    # Accumulated transposed, (G, C_in/G * K, C_out/G): the BLAS runs cols @ g^T (long side
-    # first) up to 1.8x faster than g @ cols^T on the same numbers (LeNet, W1b, W4; measured).
-    grad_w_t = np.zeros((groups, math.prod(weight_shape[1:]), c_out // groups), g.dtype)
-    for start in range(0, n, step):
-        rows = slice(start, min(start + step, n))
-        if cols is not None:
-            part_cols = cols[rows]
-        elif windows.shape[-1] == positions:
-            part_cols = _copy_columns(windows[rows])
-        else:
-            part_cols = np.ascontiguousarray(windows[rows])
-        part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
-        grad_w_t += np.matmul(part_cols, g[rows].transpose(0, 1, 3, 2)).sum(axis=0)
+        sample_bytes = x.shape[1] * math.prod(kernel) * positions * x.itemsize
+    taps = math.prod(weight_shape[1:])
+
+    def part(samples: slice) -> np.ndarray:
+        g = grad_out[samples]
+        g = wide.widen(g) if wide is not None else g
+        g = g.reshape(len(g), groups, c_out // groups, positions)
+        # Accumulated transposed, (G, C_in/G * K, C_out/G): the BLAS runs cols @ g^T (long
+        # side first) up to 1.8x faster than g @ cols^T on the same numbers (LeNet, W1b, W4).
+        grad_w_t = np.zeros((groups, taps, c_out // groups), g.dtype)
+        step = len(g) if cols is not None else _chunk(len(g), sample_bytes)
+        for start in range(0, len(g), step):
+            rows = slice(start, min(start + step, len(g)))
+            if cols is not None:
+                part_cols = cols[samples][rows]
+            else:
+                part_cols = _copy_columns(windows[samples][rows], windows.shape[-1] == positions)
+            part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
+            grad_w_t += np.matmul(part_cols, g[rows].transpose(0, 1, 3, 2)).sum(axis=0)
+        return grad_w_t
+
+    flops = 2.0 * n * c_out * positions * taps
+    partials = parallel.run(part, n, parallel.parts(n, flops))
+    grad_w_t = functools.reduce(np.add, partials)
     return np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight_shape)
 
 

@@ -58,7 +58,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from convlab.kernels import _jit
+from convlab.kernels import _jit, parallel
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -476,7 +476,7 @@ def _conv(x, weight, bias, padding, m, impl, out):
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
         v = _tiles(x[n0:n1], bt, m, hl, wl, th, tw, impl, v_buf)
-        mm = np.matmul(u, v, out=_buffer(mm_buf, (a * a, c_out, v.shape[2]), x.dtype))
+        mm = parallel.matmul(u, v, out=_buffer(mm_buf, (a * a, c_out, v.shape[2]), x.dtype))
         _untile(mm, at, n1 - n0, th, tw, out[n0:n1], bias, impl)
 
 
@@ -595,9 +595,9 @@ def _weight_grad(x, grad_out, padding, m, impl):
         ug = _tiles(grad_out[n0:n1], g, m, 0, 0, th, tw, impl, bufs[1])  # (a^2, C_out, tiles)
         # The tiles of every image are the K dimension: one product per chunk, summed.
         if acc is None:
-            acc = np.matmul(ug, v.transpose(0, 2, 1))
+            acc = parallel.matmul(ug, v.transpose(0, 2, 1))
         else:
-            part = np.matmul(ug, v.transpose(0, 2, 1), out=part)
+            part = parallel.matmul(ug, v.transpose(0, 2, 1), out=part)
             acc += part
     kron = np.kron(at, at).astype(x.dtype)  # (9, a^2)
     return np.matmul(acc.reshape(a * a, -1).T, kron.T).reshape(c_out, c_in, 3, 3)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from convlab.autograd import Function, Tensor, default_generator, is_grad_enabled, sum_to_shape
+from convlab.kernels import parallel
 
 __all__ = [
     "alpha_dropout",
@@ -139,7 +140,7 @@ class LinearFunction(Function):
         outs = math.prod(weight.shape[:-1])  # 1 for a 1-D weight
         x2 = x.reshape(rows, in_features)
         w2 = weight.reshape(outs, in_features)
-        y = (x2 @ w2.T).reshape(x.shape[:-1] + weight.shape[:-1])
+        y = parallel.gemm(x2, w2.T).reshape(x.shape[:-1] + weight.shape[:-1])
         if bias is not None:
             y += bias
         ctx.save_for_backward(x2, w2)
@@ -153,9 +154,9 @@ class LinearFunction(Function):
         g2 = grad_output.reshape(x2.shape[0], w2.shape[0])
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = (g2 @ w2).reshape(x_shape)
+            grad_x = parallel.gemm(g2, w2).reshape(x_shape)
         if ctx.needs_input_grad[1]:
-            grad_w = (g2.T @ x2).reshape(w_shape)
+            grad_w = parallel.gemm(g2.T, x2).reshape(w_shape)
         if b_shape is not None and ctx.needs_input_grad[2]:
             grad_b = sum_to_shape(grad_output, b_shape)
         return grad_x, grad_w, grad_b
