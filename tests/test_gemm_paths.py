@@ -127,13 +127,17 @@ def test_forward_keeps_columns_for_the_weight_gradient(stride, monkeypatch):
 
 @pytest.mark.parametrize("numba", [True, False])
 @pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
-def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel, numba, monkeypatch):
+@pytest.mark.parametrize("extra,finite", [(1, False), (1, True), (0, True), (0, False)])
+def test_tiling_max_pool_matches_the_general_kernel_with_ties(
+    kernel, numba, extra, finite, monkeypatch
+):
     if numba and not _jit.numba_available():
         pytest.skip("numba not installed: pip install 'convlab[fast]'")
     monkeypatch.setattr(_jit, "numba_available", lambda: numba)
     monkeypatch.setattr(P, "NUMBA_MIN_SIZE", 0)
     rng = np.random.default_rng(5)
-    spatial = tuple(4 * k + 1 for k in kernel)  # floor mode drops the last row/column
+    # extra 1: floor mode drops the last row/column, which must get a zero gradient
+    spatial = tuple(4 * k + extra for k in kernel)
     # Small integers: many ties, which must go to the first offset, as in PyTorch.
     x = rng.integers(-2, 3, (2, 3, *spatial)).astype(np.float64)
     zeros = (0,) * len(kernel)
@@ -142,7 +146,8 @@ def test_tiling_max_pool_matches_the_general_kernel_with_ties(kernel, numba, mon
     fast = P.max_pool_tiles_forward(x, kernel)
     np.testing.assert_array_equal(fast, out)
     g = rng.standard_normal(out.shape)
-    g.flat[::5] = np.inf  # non-finite gradients must not leak NaN into the losers
+    if not finite:
+        g.flat[::5] = np.inf  # non-finite gradients must not leak NaN into the losers
     expected = P.max_pool_backward(g, arg, spatial, kernel, kernel, zeros, ones)
     np.testing.assert_array_equal(P.max_pool_tiles_backward(g, x, out, kernel), expected)
 

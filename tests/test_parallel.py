@@ -13,7 +13,6 @@ import convlab as cl
 from convlab import threads
 from convlab.kernels import conv as K
 from convlab.kernels import parallel
-from convlab.kernels import pool as P
 from convlab.kernels import reference as R
 from convlab.kernels import winograd as W
 
@@ -188,24 +187,6 @@ def test_winograd_products_split_over_threads(tile, split):
     g = rng.standard_normal(ref.shape)
     gw = W.winograd_conv2d_backward_weight(x, g, padding, tile, impl="numpy")
     np.testing.assert_allclose(np.vdot(ref, g), np.vdot(w, gw), rtol=1e-10)
-
-
-@pytest.mark.parametrize("shape,kernel", [((5, 3, 8, 9), (2, 2)), ((3, 2, 6, 6, 6), (2, 3, 2))])
-def test_tiling_max_pool_split_over_threads(shape, kernel, split):
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 3, shape).astype(np.float64)  # many ties
-    split(1)
-    out1 = P.max_pool_tiles_forward(x, kernel)
-    g = rng.standard_normal(out1.shape)
-    grad1 = P.max_pool_tiles_backward(g, x, out1, kernel)
-    split(2)
-    out2 = P.max_pool_tiles_forward(x, kernel)
-    grad2 = P.max_pool_tiles_backward(g, x, out2, kernel)
-    np.testing.assert_array_equal(out1, out2)
-    np.testing.assert_array_equal(grad1, grad2)
-    n = len(kernel)
-    ref_out, ref_arg = P.max_pool_forward(x, kernel, kernel, (0,) * n, (1,) * n, False)
-    np.testing.assert_array_equal(out2, ref_out)
 
 
 @pytest.mark.parametrize("m,k,n", [(7, 5, 3), (2, 4, 9), (1, 3, 1)])

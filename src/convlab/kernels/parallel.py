@@ -21,16 +21,13 @@ import numpy as np
 
 from convlab import threads
 
-__all__ = ["BYTE_WORK", "MIN_PART_WORK", "gemm", "matmul", "parts", "run", "slices"]
+__all__ = ["MIN_PART_WORK", "gemm", "matmul", "parts", "run", "slices"]
 
 T = TypeVar("T")
 
 #: Floating-point operations (or bytes moved) below which a part is not worth a thread: handing
 #: a part to a worker and back costs about 40 us here, the time of ~2 MFLOP.
 MIN_PART_WORK = 4e6
-#: The work of a byte in a memory-bound pass (strided copies, ufuncs), in those units: such
-#: passes run at 5-10 GB/s, matrix products at ~100 GFLOP/s per core.
-BYTE_WORK = 16
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
