@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
+import convlab as cl
 from convlab.kernels import _jit
 from convlab.kernels import conv as K
 from convlab.kernels import pool as P
@@ -72,6 +73,52 @@ def test_wide_layout_is_taken_for_lenet_and_skipped_when_wasteful():
     # 3x3 outputs on a 9x9 padded grid: 3x the work, the strided layout is used.
     assert K._wide_geometry((9, 9), (7, 7), (1, 1), ((0, 0),) * 2, (1, 1), (3, 3)) is None
     assert K._wide_geometry((9, 9), (3, 3), (2, 2), ((0, 0),) * 2, (1, 1), (4, 4)) is None
+
+
+def test_row_shifted_columns_are_taken_where_the_wide_layout_wastes_work():
+    none = ((0, 0),) * 2
+    # LeNet's layers: 32/28 and 14/10 of the wide positions are waste.
+    assert K._row_shifted_applies((28, 28), (5, 5), (1, 1), ((2, 2),) * 2, (1, 1), (28, 28))
+    assert K._row_shifted_applies((14, 14), (5, 5), (1, 1), none, (1, 1), (10, 10))
+    assert not K._row_shifted_applies((56, 56), (3, 3), (1, 1), ((1, 1),) * 2, (1, 1), (56, 56))
+    assert not K._row_shifted_applies((14, 14), (5, 5), (2, 2), none, (1, 1), (5, 5))
+    assert not K._row_shifted_applies((14,), (5,), (1,), ((0, 0),), (1,), (10,))
+    assert not K._row_shifted_applies((14, 14), (1, 1), (1, 1), none, (1, 1), (14, 14))
+
+
+@pytest.mark.parametrize("max_waste", [1.0, np.inf])  # row-shifted columns always / never
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize(
+    "spatial,kernel,padding,dilation,groups",
+    [
+        ((9, 8), (3, 2), ((1, 2), (0, 1)), (1, 1), 1),
+        ((10, 9), (3, 3), ((2, 2), (2, 2)), (2, 3), 1),
+        ((7, 11), (2, 4), ((0, 0), (1, 0)), (1, 1), 2),
+        ((6, 6), (5, 5), ((2, 2), (2, 2)), (1, 1), 1),
+    ],
+)
+def test_forward_columns_both_ways_match_the_reference(
+    spatial, kernel, padding, dilation, groups, keep, max_waste, monkeypatch
+):
+    monkeypatch.setattr(K, "WIDE_MAX_WASTE", max_waste)
+    out = K._padded_out(spatial, kernel, (1, 1), padding, dilation)
+    rows = K._row_shifted_applies(spatial, kernel, (1, 1), padding, dilation, out)
+    wide = K._wide_geometry(spatial, kernel, (1, 1), padding, dilation, out)
+    assert rows == (max_waste == 1.0 or wide is None)
+    rng = np.random.default_rng(sum(spatial))
+    x = rng.standard_normal((3, 2 * groups, *spatial))
+    w = rng.standard_normal((3 * groups, 2, *kernel))
+    b = rng.standard_normal(3 * groups)
+    args = ((1, 1), padding, dilation, groups)
+    y_ref = R.conv(x, w, b, *args)
+    g = rng.standard_normal(y_ref.shape)
+    workspace = {} if keep else None
+    with cl.conv_algorithm("gemm"):
+        y = K.conv_forward(x, w, b, *args, workspace)
+        grad_w = K.conv_backward_weight(x, g, w.shape, *args, workspace)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    y0 = R.conv(x, w, None, *args)
+    np.testing.assert_allclose(np.vdot(y0, g), np.vdot(w, grad_w), rtol=1e-10)
 
 
 @pytest.mark.parametrize("groups", [1, 2])

@@ -314,8 +314,71 @@ def _padded_out(spatial, kernel, stride, padding: Pads, dilation) -> tuple[int, 
     return tuple(shapes.conv_output_shape(padded, kernel, stride, [0] * len(kernel), dilation))
 
 
+# Below this share of wasted positions the wide layout beats the two copies of _row_shifted.
+WIDE_MAX_WASTE = 1.1
+
+
+def _row_shifted_applies(spatial, kernel, stride, padding, dilation, out_spatial) -> bool:
+    """Whether forward columns are built by :func:`_row_shifted_columns` (2-d, stride 1)."""
+    return _row_shifted_rule(
+        tuple(spatial),
+        tuple(kernel),
+        tuple(stride),
+        tuple(padding),
+        tuple(dilation),
+        tuple(out_spatial),
+        WIDE_MAX_WASTE,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _row_shifted_rule(spatial, kernel, stride, padding, dilation, out_spatial, max_waste) -> bool:
+    if len(kernel) != 2 or any(s != 1 for s in stride) or math.prod(kernel) == 1:
+        return False
+    wide = _wide_layout(spatial, kernel, stride, padding, dilation, out_spatial)
+    return wide is None or wide.waste >= max_waste
+
+
+def _forward_wide(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
+    """The wide layout of the forward's (and weight-gradient's) columns, if they use it."""
+    if _row_shifted_applies(spatial, kernel, stride, padding, dilation, out_spatial):
+        return None
+    return _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial)
+
+
+def _row_shifted_columns(x, kernel, padding, dilation, out_spatial) -> np.ndarray:
+    """Read-only view ``(N, C, kh, kw, Ho * Wo)`` of exact stride-1 2-d columns.
+
+    Two copies instead of a wide layout's wasted positions: first the ``kw`` column shifts of
+    the padded input, each cut to the output width (``(N, C, kw, Hp, Wo)``, rows of ``Wo``);
+    in that array every (row tap, column tap) is ONE contiguous run of ``Ho * Wo`` elements,
+    which the caller copies. LeNet's layers: 17-20 % faster than wide columns, whose extra
+    positions cost GEMM work and a narrowing copy.
+    """
+    xp = _pad_zeros(x, padding)
+    n, c, hp, _ = xp.shape
+    (kh, kw), (dh, dw) = kernel, dilation
+    ho, wo = out_spatial
+    sn, sc, sh, sw = xp.strides
+    shifts = np.empty((n, c, kw, hp, wo), x.dtype)
+    np.copyto(
+        shifts,
+        as_strided(xp, shape=shifts.shape, strides=(sn, sc, dw * sw, sh, sw), writeable=False),
+    )
+    item = x.itemsize
+    return as_strided(
+        shifts,
+        shape=(n, c, kh, kw, ho * wo),
+        strides=(*shifts.strides[:2], dh * wo * item, hp * wo * item, item),
+        writeable=False,
+    )
+
+
 def _columns_source(x, kernel, stride, padding, dilation, out_spatial):
     """``(wide, windows, positions)``: the strided column view im2col copies from."""
+    if _row_shifted_applies(x.shape[2:], kernel, stride, padding, dilation, out_spatial):
+        windows = _row_shifted_columns(x, kernel, padding, dilation, out_spatial)
+        return None, windows, math.prod(out_spatial)
     wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
     if wide is not None:
         return wide, wide.columns(wide.flat_input(x)), wide.length
@@ -442,7 +505,7 @@ def _conv_weight_grad(
     n, c_out, *out_spatial = grad_out.shape
     out_spatial = tuple(out_spatial)
     if cols is not None:
-        wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
+        wide = _forward_wide(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
         positions = wide.length if wide is not None else math.prod(out_spatial)
     else:
         wide, windows, positions = _columns_source(
