@@ -56,9 +56,10 @@ def _pad_zeros(x: np.ndarray, padding: Pads) -> np.ndarray:
     return out
 
 
-# Columns of one GEMM chunk stay under this size: they then live in the last-level cache
-# between being written by im2col and read by the matrix product, and peak memory stays small.
-CHUNK_BYTES = 8 << 20
+# Columns of one GEMM chunk stay under this size: they then stay in cache between being written
+# by im2col and read by the matrix product (each thread its own chunks), and peak memory stays
+# small. 2 MB against 8 MB: W4 15.9 -> 12.9 ms, W4-bwd 38 -> 34 ms, W3-bwd 8.0 -> 6.7 ms.
+CHUNK_BYTES = 2 << 20
 # Forward passes keep their columns for the weight-gradient when they are at most this big.
 KEEP_COLS_BYTES = 16 << 20
 
