@@ -239,6 +239,21 @@ def test_relu_backward_with_non_finite_gradients_matches_torch(torch):
     assert ours.grad.data[0] == 0 and ours.grad.data[1] == 0  # not NaN
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_at_nan_inputs_passes_the_gradient_as_torch(torch, dtype):
+    import convlab as cl
+    import convlab.nn.functional as F
+
+    x = np.array([np.nan, -0.0, 0.0, 2.0, -3.0, np.inf, -np.inf], dtype)
+    g = np.arange(1, 8).astype(dtype)  # finite: the multiply path
+    ours = cl.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    F.relu(ours).backward(cl.tensor(g))
+    torch.relu(theirs).backward(torch.tensor(g))
+    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    assert ours.grad.data[0] == 1  # NaN <= 0 is false: the gradient passes
+
+
 @pytest.mark.parametrize("c_out", [3, 33])  # shifted-gradient input-gradient, and plain fold
 @pytest.mark.parametrize("n_spatial", [1, 2, 3])
 def test_wide_input_gradient_both_ways(c_out, n_spatial):
