@@ -111,12 +111,15 @@ def test_rule_picks_fft_for_large_kernels_and_gemm_for_small_ones():
     )
 
 
-def test_rule_picks_direct_loops_for_first_layers_on_many_positions(monkeypatch):
+def test_rule_picks_direct_loops_for_first_layers_on_large_images(monkeypatch):
     monkeypatch.setattr(_jit, "numba_available", lambda: True)
     pads = ((2, 2), (2, 2))
     lenet_256 = K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
     lenet_64 = K._algorithms("forward", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
-    assert lenet_256[0] == "direct" and lenet_64[0] == "gemm" and "direct" in lenet_64
+    assert lenet_256[0] == "gemm" and lenet_64[0] == "gemm" and "direct" in lenet_64
+    rgb = K._algorithms("forward", (8, 3, 224, 224), (16, 3, 3, 3), (1, 1), pads, (1, 1), 1)
+    one = K._algorithms("forward", (1, 3, 224, 224), (16, 3, 3, 3), (1, 1), pads, (1, 1), 1)
+    assert rgb[0] == "direct" and one[0] == "gemm"  # 50,176 positions: too few
     # only the forward pass, and not for layers with many taps
     assert K._algorithms("weight", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
         "gemm"
