@@ -54,7 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         metavar="N",
-        help="threads for PyTorch, NumPy's BLAS and numba (default: 2, or fewer cores)",
+        help="threads for PyTorch and for convlab's kernels (default: 2, or fewer cores)",
     )
     parser.add_argument(
         "--repeats", type=positive_int, default=11, metavar="N", help="timed calls (default 11)"
