@@ -287,3 +287,22 @@ def test_columns_whose_rows_are_4kib_long_are_padded_and_still_right(keep):
     g = rng.standard_normal(y.shape)
     grad_w = K.conv_backward_weight(x, g, w.shape, *args, workspace)
     np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 1000, (1 << 16) + 3, 3 * (1 << 16)])
+def test_relu_kernel_in_blocks_matches_maximum(dtype, size):
+    from convlab.kernels import pointwise
+
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(size).astype(dtype)
+    x[:: max(1, size // 7)] = np.nan
+    x[1::11] = -np.inf
+    x[2::13] = np.inf
+    x[3::17] = -0.0
+    got = pointwise.relu(x.reshape(1, -1))
+    want = np.maximum(x, dtype(0)).reshape(1, -1)
+    assert got.dtype == x.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)  # NaN stays NaN; -0.0 == 0.0
+    strided = pointwise.relu(x[::2])  # not contiguous: NumPy's own call
+    np.testing.assert_array_equal(strided, np.maximum(x[::2], dtype(0)))

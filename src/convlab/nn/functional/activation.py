@@ -26,6 +26,7 @@ from numpy.polynomial import chebyshev
 from convlab.autograd import Function, Tensor, get_default_dtype, is_grad_enabled
 from convlab.autograd.dtypes import as_dtype
 from convlab.autograd.ops import normalize_dim
+from convlab.kernels import pointwise
 from convlab.nn.functional._args import as_array
 
 __all__ = [
@@ -216,7 +217,7 @@ class ReLUFunction(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.maximum(x, x.dtype.type(0))
+        out = pointwise.relu(x)
         ctx.save_for_backward(out)
         return out
 
