@@ -197,3 +197,25 @@ def test_gemm_splits_rows_or_columns(m, k, n, split):
     split(2)
     np.testing.assert_allclose(parallel.gemm(a, b), a @ b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(parallel.gemm(a, b.T.copy().T), a @ b, rtol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_starts_its_own_threads(split):
+    import os
+    import signal
+
+    split(2)
+    parallel.run(lambda part: None, 4, 2)  # the parent's pool exists now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: a split must run (not wait for the parent's threads) and be right
+        signal.alarm(30)  # a hang kills the child (SIGALRM), which fails the test
+        try:
+            x = np.arange(12.0).reshape(4, 3)
+            ok = np.allclose(parallel.gemm(x, x.T), x @ x.T)
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1" and status == 0

@@ -12,6 +12,7 @@ thread runs one-thread products on its own samples), so nothing needs the BLAS's
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,17 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="convlab")
             _pool_size = workers
         return _pool
+
+
+def _forget_pool() -> None:
+    # A forked child has none of its parent's threads: it must start its own pool, not queue
+    # parts for workers that do not exist (they would never run).
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _inside(fn: Callable[[slice], T], part: slice) -> T:
