@@ -172,7 +172,7 @@ def test_forward_keeps_columns_for_the_weight_gradient(stride, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("numba", ["parallel", "serial", False])
 @pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
 @pytest.mark.parametrize("extra,finite", [(1, False), (1, True), (0, True), (0, False)])
 def test_tiling_max_pool_matches_the_general_kernel_with_ties(
@@ -180,8 +180,9 @@ def test_tiling_max_pool_matches_the_general_kernel_with_ties(
 ):
     if numba and not _jit.numba_available():
         pytest.skip("numba not installed: pip install 'convlab[fast]'")
-    monkeypatch.setattr(_jit, "numba_available", lambda: numba)
+    monkeypatch.setattr(_jit, "numba_available", lambda: bool(numba))
     monkeypatch.setattr(P, "NUMBA_MIN_SIZE", 0)
+    monkeypatch.setattr(P, "NUMBA_PARALLEL_MIN_SIZE", 0 if numba == "parallel" else 1 << 40)
     rng = np.random.default_rng(5)
     # extra 1: floor mode drops the last row/column, which must get a zero gradient
     spatial = tuple(4 * k + extra for k in kernel)
@@ -306,3 +307,22 @@ def test_relu_kernel_in_blocks_matches_maximum(dtype, size):
     np.testing.assert_array_equal(got, want)  # NaN stays NaN; -0.0 == 0.0
     strided = pointwise.relu(x[::2])  # not contiguous: NumPy's own call
     np.testing.assert_array_equal(strided, np.maximum(x[::2], dtype(0)))
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2)])
+def test_tiling_max_pool_forward_propagates_nan_as_maximum(kernel, numba, monkeypatch):
+    if numba and not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    monkeypatch.setattr(_jit, "numba_available", lambda: numba)
+    monkeypatch.setattr(P, "NUMBA_MIN_SIZE", 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = np.inf
+    x.flat[5::13] = -np.inf
+    out = P.max_pool_tiles_forward(x, kernel)
+    ho, wo = 7 // kernel[0], 9 // kernel[1]
+    windows = x[..., : ho * kernel[0], : wo * kernel[1]].reshape(2, 3, ho, kernel[0], wo, kernel[1])
+    expected = np.max(windows, axis=(3, 5))  # np.max propagates NaN too
+    np.testing.assert_array_equal(out, expected)
