@@ -326,3 +326,33 @@ def test_tiling_max_pool_forward_propagates_nan_as_maximum(kernel, numba, monkey
     windows = x[..., : ho * kernel[0], : wo * kernel[1]].reshape(2, 3, ho, kernel[0], wo, kernel[1])
     expected = np.max(windows, axis=(3, 5))  # np.max propagates NaN too
     np.testing.assert_array_equal(out, expected)
+
+
+STRIDED_CASES = [
+    # (input spatial, kernel, stride, padding, dilation, groups)
+    ((12, 11), (4, 4), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),  # W3's transposed convolution
+    ((13, 9), (3, 2), (2, 3), ((1, 0), (2, 1)), (1, 2), 2),
+    ((10, 10), (1, 1), (3, 3), ((0, 0), (0, 0)), (1, 1), 1),  # taps in one phase only
+    ((17,), (5,), (3,), ((2, 1),), (2,), 1),
+    ((7, 12, 16), (2, 3, 2), (2, 1, 2), ((0, 1), (1, 1), (0, 0)), (1, 1, 2), 1),
+]
+
+
+@pytest.mark.parametrize("spatial,kernel,stride,padding,dilation,groups", STRIDED_CASES)
+def test_strided_input_gradient_by_phases_matches_col2im(
+    spatial, kernel, stride, padding, dilation, groups, monkeypatch
+):
+    out = K._padded_out(spatial, kernel, stride, padding, dilation)
+    assert K._phase_fold(spatial, kernel, stride, padding, dilation, out) is not None
+    rng = np.random.default_rng(len(spatial) + sum(stride))
+    x = rng.standard_normal((3, 2 * groups, *spatial))
+    w = rng.standard_normal((3 * groups, 2, *kernel))
+    args = (stride, padding, dilation, groups)
+    y = R.conv(x, w, None, *args)
+    g = rng.standard_normal(y.shape)
+    with cl.conv_algorithm("gemm"):
+        by_phases = K.conv_backward_input(g, w, x.shape, *args)
+        monkeypatch.setattr(K, "_phase_fold", lambda *args: None)
+        by_col2im = K.conv_backward_input(g, w, x.shape, *args)
+    np.testing.assert_allclose(by_phases, by_col2im, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, by_phases), rtol=1e-10)

@@ -258,6 +258,71 @@ class _Wide:
         out += self._inside(acc)
 
 
+class _PhaseFold:
+    """col2im of a strided convolution as stride-1 folds on the stride's phase grids.
+
+    Padded input position ``s*o + d*k`` lies in phase ``(d*k) % s`` at index
+    ``o + (d*k) // s``: within its phase every kernel tap is a plain shift. With the positions
+    ``o`` laid out on the phase grid's rows ("wide", as :class:`_Wide`), each tap's columns are
+    added to their phase as ONE contiguous run, where col2im adds short strided rows (W3, a
+    4x4 stride-2 transposed convolution: 28-element rows at stride 2). The phases are then
+    copied into place, ``s^n`` strided copies in all.
+    """
+
+    def __init__(self, spatial, kernel, stride, padding: Pads, dilation, out_spatial) -> None:
+        self.spatial = tuple(spatial)
+        self.out = tuple(out_spatial)
+        self.stride = tuple(stride)
+        padded = [n + lo + hi for n, (lo, hi) in zip(spatial, padding)]
+        self.lows = tuple(lo for lo, _ in padding)
+        self.grid = tuple(-(-p // st) for p, st in zip(padded, stride))  # rows of each phase
+        self.wide = (self.out[0], *self.grid[1:])  # output positions on the phase rows
+        self.length = math.prod(self.wide)
+        rows = [math.prod(self.grid[i + 1 :]) for i in range(len(self.grid))]
+        self.taps = []  # (phase, start) per kernel tap, taps in row-major order
+        for tap in itertools.product(*(range(k) for k in kernel)):
+            shifts = [d * k for d, k in zip(dilation, tap)]
+            phase = tuple(v % st for v, st in zip(shifts, stride))
+            start = sum((v // st) * r for v, st, r in zip(shifts, stride, rows))
+            self.taps.append((phase, start))
+        self.phases = sorted({phase for phase, _ in self.taps})
+        self.size = max(math.prod(self.grid), max(s for _, s in self.taps) + self.length)
+        self.waste = self.length / max(1, math.prod(self.out))
+
+    def widen(self, g: np.ndarray) -> np.ndarray:
+        """``(N, C, *out)`` -> ``(N, C, length)`` on the phase rows, zeros in the extra places."""
+        wide = np.zeros((*g.shape[:2], *self.wide), g.dtype)
+        wide[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
+        return wide.reshape(*g.shape[:2], self.length)
+
+    def fold(self, cols: np.ndarray, out: np.ndarray) -> None:
+        """Add wide columns ``(N, C, taps, length)`` onto ``out`` ``(N, C, *spatial)``."""
+        n, c = cols.shape[:2]
+        acc = {phase: np.zeros((n, c, self.size), cols.dtype) for phase in self.phases}
+        for j, (phase, start) in enumerate(self.taps):
+            acc[phase][:, :, start : start + self.length] += cols[:, :, j]
+        grid_size = math.prod(self.grid)
+        for phase, flat in acc.items():
+            grid = flat[:, :, :grid_size].reshape(n, c, *self.grid)
+            target, source = [slice(None)] * 2, [slice(None)] * 2
+            for r, st, lo, size in zip(phase, self.stride, self.lows, self.spatial):
+                first = (r - lo) % st  # first unpadded position in this phase
+                count = len(range(first, size, st))
+                q = (first + lo) // st
+                target.append(slice(first, first + (count - 1) * st + 1, st))
+                source.append(slice(q, q + count))
+            out[tuple(target)] += grid[tuple(source)]
+
+
+@functools.lru_cache(maxsize=256)
+def _phase_fold(spatial, kernel, stride, padding, dilation, out_spatial) -> _PhaseFold | None:
+    """The phase fold of a strided convolution's input-gradient, where it wastes little."""
+    if all(s == 1 for s in stride) or len(kernel) == 0:
+        return None
+    fold = _PhaseFold(spatial, kernel, stride, padding, dilation, out_spatial)
+    return fold if fold.waste <= 1.5 else None
+
+
 def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
     """The wide layout when it applies (stride 1) and wastes at most half the GEMM."""
     return _wide_layout(
@@ -462,7 +527,12 @@ def _conv_input_grad(
     n, c_out, *out_spatial = grad_out.shape
     c_in = input_shape[1]
     wide = _wide_geometry(input_shape[2:], kernel, stride, padding, dilation, out_spatial)
-    positions = wide.length if wide is not None else math.prod(out_spatial)
+    phases = None
+    if wide is None:
+        geometry = (input_shape[2:], kernel, stride, padding, dilation, out_spatial)
+        phases = _phase_fold(*(tuple(v) for v in geometry))
+    layout = wide if wide is not None else phases
+    positions = layout.length if layout is not None else math.prod(out_spatial)
     w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_x = np.zeros(input_shape, np.result_type(grad_out, weight))
     sample_bytes = c_in * math.prod(kernel) * positions * grad_out.itemsize
@@ -471,7 +541,7 @@ def _conv_input_grad(
 
     def part(samples: slice) -> None:
         g = grad_out[samples]
-        g = wide.widen(g) if wide is not None else g
+        g = layout.widen(g) if layout is not None else g
         g = g.reshape(len(g), groups, c_out // groups, positions)
         step = _chunk(len(g), sample_bytes)
         for start in range(0, len(g), step):
@@ -483,6 +553,8 @@ def _conv_input_grad(
             cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
             if wide is not None:
                 wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
+            elif phases is not None:
+                phases.fold(cols.reshape(len(cols), c_in, -1, positions), target)
             else:
                 cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
                 col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
