@@ -58,6 +58,11 @@ def require_numba():
             # A kernel that calls another lazy kernel sees the callee's compiled dispatcher.
             typeof_impl.register(_Lazy)(lambda val, c: numba.typeof(val.compiled()))
             prange = numba.prange
+            # convlab.set_num_threads may have been called before numba was loaded.
+            from convlab import threads
+
+            count = threads.get_num_threads()
+            numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
     return numba
 
 
