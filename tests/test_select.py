@@ -131,3 +131,24 @@ def test_rule_picks_direct_loops_for_first_layers_on_large_images(monkeypatch):
     assert K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
         "gemm"
     )
+
+
+@pytest.mark.parametrize("case", [c for c in grid() if c[1][2:] == (3, 3) and c[4] != (1, 1)])
+def test_dilated_winograd_gradients_equal_the_gemm_ones(case):
+    # Winograd on the input's phases: the merge puts each phase's rows back in place.
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    y = R.conv(x, w, None, stride, padding, dilation, groups)
+    g = rng.standard_normal(y.shape)
+    args = (stride, padding, dilation, groups)
+    results = {}
+    for policy in ("winograd", "gemm"):
+        with cl.conv_algorithm(policy):
+            results[policy] = (
+                K.conv_backward_input(g, w, x.shape, *args),
+                K.conv_backward_weight(x, g, w.shape, *args),
+            )
+    for got, want in zip(results["winograd"], results["gemm"]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

@@ -665,45 +665,54 @@ class _Phases:
         self.lengths = tuple(-(-p // d) for p, d in zip(padded, dilation))  # per phase
         self.phase_out = tuple(m - k + 1 for m, k in zip(self.lengths, kernel))
 
-    def _to_phases(self, a: np.ndarray, lengths) -> np.ndarray:
-        """``(N, C, *lengths*d)`` -> ``(prod(d) * N, C, *lengths)``."""
-        n, c = a.shape[:2]
-        nd = len(self.d)
-        split = a.reshape(n, c, *itertools.chain(*zip(lengths, self.d)))
-        order = [3 + 2 * i for i in range(nd)] + [0, 1] + [2 + 2 * i for i in range(nd)]
-        return np.ascontiguousarray(split.transpose(order)).reshape(-1, c, *lengths)
+    def _pairs(self, phase, spatial, lows):
+        """Per dimension, (slice of the unpadded array, slice of the phase) that correspond:
+        positions ``first, first + d, ...`` are the phase's elements ``index, index + 1, ...``.
+        None when this phase holds no unpadded position."""
+        target, source = [slice(None)] * 2, [slice(None)] * 2
+        for r, d, lo, size in zip(phase, self.d, lows, spatial):
+            first = (r - lo) % d
+            count = len(range(first, size, d))
+            if count == 0:
+                return None
+            index = (first + lo) // d
+            target.append(slice(first, first + (count - 1) * d + 1, d))
+            source.append(slice(index, index + count))
+        return tuple(target), tuple(source)
 
-    def _from_phases(self, a: np.ndarray, n: int) -> np.ndarray:
-        """``(prod(d) * N, C, *lengths)`` -> ``(N, C, *lengths*d)``."""
-        nd = len(self.d)
-        lengths = a.shape[2:]
-        grid = a.reshape(*self.d, n, a.shape[1], *lengths)
-        order = [nd, nd + 1] + list(itertools.chain(*((nd + 2 + i, i) for i in range(nd))))
-        return grid.transpose(order).reshape(
-            n, a.shape[1], *(m * d for m, d in zip(lengths, self.d))
-        )
+    def _split(self, a: np.ndarray, lengths, lows) -> np.ndarray:
+        """``(N, C, *spatial)`` placed at ``lows`` in a zero grid -> its phases
+        ``(prod(d) * N, C, *lengths)``: one strided copy per phase."""
+        n, c = a.shape[:2]
+        out = np.zeros((*self.d, n, c, *lengths), a.dtype)
+        for phase in itertools.product(*(range(d) for d in self.d)):
+            pairs = self._pairs(phase, a.shape[2:], lows)
+            if pairs is not None:
+                out[phase][pairs[1]] = a[pairs[0]]
+        return out.reshape(-1, c, *lengths)
+
+    def _merge(self, a: np.ndarray, n: int, spatial, lows) -> np.ndarray:
+        """Phases ``(prod(d) * N, C, ...)`` of a padded grid -> its window ``(N, C, *spatial)``
+        from ``lows`` on: one strided copy per phase, straight into the result."""
+        out = np.empty((n, a.shape[1], *spatial), a.dtype)
+        phases = a.reshape(*self.d, n, *a.shape[1:])
+        for phase in itertools.product(*(range(d) for d in self.d)):
+            pairs = self._pairs(phase, spatial, lows)
+            if pairs is not None:
+                out[pairs[0]] = phases[phase][pairs[1]]
+        return out
 
     def split_input(self, x: np.ndarray) -> np.ndarray:
-        full = np.zeros((*x.shape[:2], *(m * d for m, d in zip(self.lengths, self.d))), x.dtype)
-        inside = tuple(slice(lo, lo + s) for s, (lo, _) in zip(self.spatial, self.padding))
-        full[(slice(None), slice(None)) + inside] = x
-        return self._to_phases(full, self.lengths)
+        return self._split(x, self.lengths, tuple(lo for lo, _ in self.padding))
 
     def split_output(self, g: np.ndarray) -> np.ndarray:
-        full = np.zeros((*g.shape[:2], *(m * d for m, d in zip(self.phase_out, self.d))), g.dtype)
-        full[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
-        return self._to_phases(full, self.phase_out)
+        return self._split(g, self.phase_out, (0,) * len(self.d))
 
     def merge_output(self, y: np.ndarray, n: int) -> np.ndarray:
-        full = self._from_phases(y, n)
-        return np.ascontiguousarray(
-            full[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)]
-        )
+        return self._merge(y, n, self.out, (0,) * len(self.d))
 
     def merge_input(self, gx: np.ndarray, n: int) -> np.ndarray:
-        full = self._from_phases(gx, n)
-        inside = tuple(slice(lo, lo + s) for s, (lo, _) in zip(self.spatial, self.padding))
-        return np.ascontiguousarray(full[(slice(None), slice(None)) + inside])
+        return self._merge(gx, n, self.spatial, tuple(lo for lo, _ in self.padding))
 
 
 _NO_PADDING = ((0, 0), (0, 0))
