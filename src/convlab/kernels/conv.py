@@ -303,15 +303,29 @@ class _PhaseFold:
             acc[phase][:, :, start : start + self.length] += cols[:, :, j]
         grid_size = math.prod(self.grid)
         for phase, flat in acc.items():
-            grid = flat[:, :, :grid_size].reshape(n, c, *self.grid)
-            target, source = [slice(None)] * 2, [slice(None)] * 2
-            for r, st, lo, size in zip(phase, self.stride, self.lows, self.spatial):
-                first = (r - lo) % st  # first unpadded position in this phase
-                count = len(range(first, size, st))
-                q = (first + lo) // st
-                target.append(slice(first, first + (count - 1) * st + 1, st))
-                source.append(slice(q, q + count))
-            out[tuple(target)] += grid[tuple(source)]
+            pairs = _phase_slices(phase, self.stride, self.lows, self.spatial)
+            if pairs is not None:
+                grid = flat[:, :, :grid_size].reshape(n, c, *self.grid)
+                out[pairs[0]] += grid[pairs[1]]
+
+
+def _phase_slices(phase, steps, lows, sizes):
+    """Where phase ``phase`` of a padded grid meets the unpadded array inside it.
+
+    Per dimension, padded position ``P = q * step + r`` (phase ``r``, index ``q``) is unpadded
+    position ``P - low``. Returns ``(array slices, phase slices)`` for ``(N, C, ...)`` arrays,
+    or None when the phase holds no unpadded position.
+    """
+    target, source = [slice(None)] * 2, [slice(None)] * 2
+    for r, step, low, size in zip(phase, steps, lows, sizes):
+        first = (r - low) % step
+        count = len(range(first, size, step))
+        if count == 0:
+            return None
+        index = (first + low) // step
+        target.append(slice(first, first + (count - 1) * step + 1, step))
+        source.append(slice(index, index + count))
+    return tuple(target), tuple(source)
 
 
 @functools.lru_cache(maxsize=256)
@@ -665,28 +679,13 @@ class _Phases:
         self.lengths = tuple(-(-p // d) for p, d in zip(padded, dilation))  # per phase
         self.phase_out = tuple(m - k + 1 for m, k in zip(self.lengths, kernel))
 
-    def _pairs(self, phase, spatial, lows):
-        """Per dimension, (slice of the unpadded array, slice of the phase) that correspond:
-        positions ``first, first + d, ...`` are the phase's elements ``index, index + 1, ...``.
-        None when this phase holds no unpadded position."""
-        target, source = [slice(None)] * 2, [slice(None)] * 2
-        for r, d, lo, size in zip(phase, self.d, lows, spatial):
-            first = (r - lo) % d
-            count = len(range(first, size, d))
-            if count == 0:
-                return None
-            index = (first + lo) // d
-            target.append(slice(first, first + (count - 1) * d + 1, d))
-            source.append(slice(index, index + count))
-        return tuple(target), tuple(source)
-
     def _split(self, a: np.ndarray, lengths, lows) -> np.ndarray:
         """``(N, C, *spatial)`` placed at ``lows`` in a zero grid -> its phases
         ``(prod(d) * N, C, *lengths)``: one strided copy per phase."""
         n, c = a.shape[:2]
         out = np.zeros((*self.d, n, c, *lengths), a.dtype)
         for phase in itertools.product(*(range(d) for d in self.d)):
-            pairs = self._pairs(phase, a.shape[2:], lows)
+            pairs = _phase_slices(phase, self.d, lows, a.shape[2:])
             if pairs is not None:
                 out[phase][pairs[1]] = a[pairs[0]]
         return out.reshape(-1, c, *lengths)
@@ -697,7 +696,7 @@ class _Phases:
         out = np.empty((n, a.shape[1], *spatial), a.dtype)
         phases = a.reshape(*self.d, n, *a.shape[1:])
         for phase in itertools.product(*(range(d) for d in self.d)):
-            pairs = self._pairs(phase, spatial, lows)
+            pairs = _phase_slices(phase, self.d, lows, spatial)
             if pairs is not None:
                 out[pairs[0]] = phases[phase][pairs[1]]
         return out
