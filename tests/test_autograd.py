@@ -777,3 +777,42 @@ ERRORS = [
 def test_error_messages(call: Callable[[], Any], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+# -- leaves take fresh gradients without a copy ------------------------------------------------
+
+
+def test_leaf_takes_a_fresh_gradient_and_still_accumulates_right():
+    import convlab.nn.functional as F
+
+    rng = np.random.default_rng(31)
+    x = cl.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = cl.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    g = rng.standard_normal((2, 4, 4, 4))
+    y = F.conv2d(x, w)
+    y.backward(cl.tensor(g), retain_graph=True)
+    first = x.grad.data.copy()
+    # The adopted array is x's alone: not the incoming gradient, nor anything saved.
+    assert not np.shares_memory(x.grad.data, g)
+    assert not np.shares_memory(x.grad.data, w.grad.data)
+    assert not np.shares_memory(x.grad.data, x.data)
+    y.backward(cl.tensor(g))  # accumulates into it in place
+    np.testing.assert_allclose(x.grad.data, 2 * first, rtol=1e-12)
+    # A leaf used twice: the second gradient adds onto the adopted first one.
+    a = cl.tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
+    k = cl.tensor(rng.standard_normal((2, 2, 2, 2)))
+    (F.conv2d(a, k).sum() + F.max_pool2d(a, 2).sum()).backward()
+    b = cl.tensor(a.data, requires_grad=True)
+    F.conv2d(b, k).sum().backward()
+    only_conv = b.grad.data.copy()
+    b.grad = None
+    F.max_pool2d(b, 2).sum().backward()
+    np.testing.assert_allclose(a.grad.data, only_conv + b.grad.data, rtol=1e-12)
+
+
+def test_leaf_copies_gradients_of_functions_that_may_share_them():
+    x = cl.tensor(np.ones(3), requires_grad=True)
+    g = np.arange(3.0)
+    (x * 1.0).backward(cl.tensor(g))  # Mul's gradient may be the incoming one
+    x.grad.data[0] = 99.0
+    assert g[0] == 0.0

@@ -148,10 +148,17 @@ class Function:
         any other shape raises RuntimeError. The engine casts gradients to the input's dtype.
         Treat ``grad_outputs`` and saved arrays as read-only: they may be views of other arrays.
 
+    ``fresh_gradients = True`` on a subclass promises that ``backward`` returns arrays nothing
+    else holds (new ones, not inputs, saved arrays or caches, and no array twice): a leaf's
+    ``.grad`` then takes such an array as it is instead of a copy, as torch's AccumulateGrad
+    steals a gradient no one else refers to.
+
     Multiple outputs: when ``forward`` returns a tuple, ``apply`` returns a tuple of Tensors.
     Outputs of bool/integer dtype, and those passed to ``ctx.mark_non_differentiable``, get
     ``requires_grad=False`` (e.g. the indices of a max-pool).
     """
+
+    fresh_gradients = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
@@ -261,9 +268,12 @@ def _topological_order(roots: Iterable[Context]) -> list[Context]:
     return order
 
 
-def _accumulate_leaf(leaf: Tensor, g: np.ndarray) -> None:
+def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: bool = False) -> None:
     current = leaf._grad
     if current is None:
+        if owned and g.dtype == leaf.data.dtype and g.flags.writeable:
+            leaf._grad = Tensor(g)  # no one else holds it (Function.fresh_gradients)
+            return
         # Copy: g may be shared with other tensors' gradients or alias saved arrays.
         leaf._grad = Tensor(np.array(g, dtype=leaf.data.dtype, copy=True))
     elif current.data.shape == g.shape and current.data.flags.writeable:
@@ -313,7 +323,7 @@ def _run(
         captured = [None] * len(set(capture.values()))
     buffers: dict[Context, list[np.ndarray | None]] = {}
 
-    def deliver(tensor: Tensor, g: np.ndarray) -> None:
+    def deliver(tensor: Tensor, g: np.ndarray, owned: bool = False) -> None:
         # Route the gradient of ``tensor``: into a captured slot, a leaf's .grad, or the
         # buffer of the node that produced it.
         if captured is not None:
@@ -323,7 +333,7 @@ def _run(
         node = tensor.grad_fn
         if node is None:
             if captured is None:
-                _accumulate_leaf(tensor, g)
+                _accumulate_leaf(tensor, g, owned)
             return
         slots = buffers.get(node)
         if slots is None:
@@ -368,10 +378,11 @@ def _run(
                     )
                 if not retain_graph:
                     node._release()
+                fresh = node._fn.fresh_gradients
                 for index, (tensor, g) in enumerate(zip(node._inputs, grads, strict=False)):
                     if tensor is None or g is None:
                         continue
-                    deliver(tensor, _check_gradient(node, index, g, tensor))
+                    deliver(tensor, _check_gradient(node, index, g, tensor), fresh)
     finally:
         grad_mode._state.enabled = previous
     return captured

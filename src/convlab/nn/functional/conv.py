@@ -160,6 +160,8 @@ def _conv_padding(padding, n, kernel, stride, dilation) -> tuple[tuple[int, int]
 class ConvFunction(Function):
     """y = conv(x, w) + b, for batched or unbatched x of any spatial rank."""
 
+    fresh_gradients = True  # every kernel returns new arrays
+
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         unbatched = x.ndim == weight.ndim - 1
@@ -260,6 +262,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
 class ConvTransposeFunction(Function):
     """y = conv(x, w)^T + b: the adjoint of the convolution with the same arguments."""
+
+    fresh_gradients = True
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation, groups):

@@ -170,6 +170,8 @@ def _check_output(x: np.ndarray, n: int, out: tuple[int, ...], op: str) -> None:
 class MaxPoolFunction(Function):
     """Max over sliding windows (-inf padding); the gradient goes to each window's argmax."""
 
+    fresh_gradients = True  # the backward kernels return new arrays
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, return_indices):
         spatial = x.shape[x.ndim - len(kernel) :]
