@@ -219,3 +219,28 @@ def test_a_forked_child_starts_its_own_threads(split):
     os.close(write)
     _, status = os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1" and status == 0
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_numba_direct_kernels_split_over_convlab_threads(count, split):
+    from convlab.kernels import _jit
+    from convlab.kernels import depthwise as DW
+
+    if not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    rng = np.random.default_rng(count)
+    x = rng.standard_normal((5, 6, 9, 8))
+    w = rng.standard_normal((12, 1, 3, 2))  # depthwise, channel multiplier 2
+    b = rng.standard_normal(12)
+    args = ((1, 2), ((1, 1), (0, 1)), (2, 1), 6)
+    y_ref = R.conv(x, w, b, *args)
+    g = rng.standard_normal(y_ref.shape)
+    split(1)
+    gx1 = DW.direct_conv_backward_input(g, w, x.shape, *args, impl="numba")
+    split(count)
+    y = DW.direct_conv_forward(x, w, b, *args, impl="numba")
+    gx = DW.direct_conv_backward_input(g, w, x.shape, *args, impl="numba")
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(gx, gx1)
+    y0 = R.conv(x, w, None, *args)
+    np.testing.assert_allclose(np.vdot(y0, g), np.vdot(x, gx), rtol=1e-10)

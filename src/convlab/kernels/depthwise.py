@@ -32,7 +32,7 @@ import itertools
 
 import numpy as np
 
-from convlab.kernels import _jit
+from convlab.kernels import _jit, parallel
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -538,6 +538,13 @@ def _nb_plan(kernel, out_spatial, stride, padding, dilation):
     return (*s, *lo, dq, hq, wq), taps[0], taps[1], taps[2]
 
 
+def _on_convlab_threads(part, n: int, products: int) -> None:
+    """Run a one-thread numba kernel on slices of the batch, on convlab's threads (the kernels
+    release the GIL). numba's own workqueue threads were slower to start and now and then one
+    of them late: W1d took 2.1 or 4.4 ms from call to call."""
+    parallel.run(part, n, parallel.parts(n, 2.0 * products))
+
+
 def _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype):
     n, c_in, *spatial = x.shape
     c_out, cig, *kernel = weight.shape
@@ -552,7 +559,12 @@ def _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype):
     w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
     b = np.zeros(c_out, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
     plan = _nb_plan(kernel, out_spatial, stride, padding, dilation)
-    _nb_forward(x5, w3, b, y.reshape(_to3d(y.shape)), *plan)
+    y5 = y.reshape(_to3d(y.shape))
+    _on_convlab_threads(
+        lambda items: _nb_forward.serial(x5[items], w3, b, y5[items], *plan),
+        n,
+        y.size * w3.shape[1] * w3.shape[2],
+    )
     return y
 
 
@@ -566,7 +578,12 @@ def _nb_backward_input_call(
     g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
     w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
-    _nb_backward_input(g5, w3, gx.reshape(_to3d(gx.shape)), *plan)
+    gx5 = gx.reshape(_to3d(gx.shape))
+    _on_convlab_threads(
+        lambda items: _nb_backward_input.serial(g5[items], w3, gx5[items], *plan),
+        input_shape[0],
+        grad_out.size * w3.shape[1] * w3.shape[2],
+    )
     return gx
 
 
