@@ -28,6 +28,7 @@ array([4., 6., 6., 6., 4.])
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -593,9 +594,17 @@ def _nb_backward_weight_call(x, grad_out, weight_shape, stride, padding, dilatio
         return np.zeros(weight_shape, dtype)
     x5 = np.ascontiguousarray(x, dtype).reshape(_to3d(x.shape))
     g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
-    gw = np.empty((c_out, cig, int(np.prod(kernel))), np.float64)
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
-    _nb_backward_weight(x5, g5, gw, *plan)
+    n_taps = int(np.prod(kernel))
+
+    def part(items: slice) -> np.ndarray:  # this slice's sums, in float64
+        gw = np.empty((c_out, cig, n_taps), np.float64)
+        _nb_backward_weight.serial(x5[items], g5[items], gw, *plan)
+        return gw
+
+    n = x.shape[0]
+    partials = parallel.run(part, n, parallel.parts(n, 2.0 * grad_out.size * cig * n_taps))
+    gw = functools.reduce(np.add, partials)
     return gw.astype(dtype, copy=False).reshape(weight_shape)
 
 
