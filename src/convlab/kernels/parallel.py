@@ -49,8 +49,8 @@ def parts(n: int, work: float) -> int:
     count = threads.get_num_threads()
     if count <= 1 or n < 2 or getattr(_local, "inside", False):
         return 1
-    by_work = int(work // MIN_PART_WORK) if MIN_PART_WORK > 0 else count
-    return max(1, min(count, n, by_work))
+    by_work = work / MIN_PART_WORK if MIN_PART_WORK > 0 else count
+    return max(1, int(min(count, n, by_work)))
 
 
 def slices(n: int, count: int) -> list[slice]:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from convlab import shapes
-from convlab.kernels import _jit
+from convlab.kernels import _jit, parallel
 
 Ints = tuple[int, ...]
 
@@ -296,16 +296,18 @@ def max_pool_tiles_backward(
     grad = (np.empty if covered else np.zeros)(x.shape, grad_out.dtype)
     if numba:
         planes = (-1, *x.shape[-2:])
-        backward = _nb_tiles_backward_2d
-        run = backward if x.size >= NUMBA_PARALLEL_MIN_SIZE else backward.serial
-        run(
-            np.ascontiguousarray(x).reshape(planes),
-            np.ascontiguousarray(out).reshape(-1, *out_spatial),
-            np.ascontiguousarray(grad_out).reshape(-1, *out_spatial),
-            grad.reshape(planes),
-            kernel[0],
-            kernel[1],
-        )
+        xp = np.ascontiguousarray(x).reshape(planes)
+        outp = np.ascontiguousarray(out).reshape(-1, *out_spatial)
+        gp = np.ascontiguousarray(grad_out).reshape(-1, *out_spatial)
+        gradp = grad.reshape(planes)
+
+        def part(rows: slice) -> None:
+            _nb_tiles_backward_2d.serial(xp[rows], outp[rows], gp[rows], gradp[rows], *kernel)
+
+        # Slices of the planes on convlab's threads from a million elements; below, one thread.
+        count = len(xp)
+        large = x.size >= NUMBA_PARALLEL_MIN_SIZE
+        parallel.run(part, count, parallel.parts(count, math.inf) if large else 1)
         return grad
     views = _tile_views(x, kernel, out_spatial)
     targets = _tile_views(grad, kernel, out_spatial)
