@@ -506,8 +506,8 @@ def _conv(
         step = _chunk(samples.stop - samples.start, sample_bytes)
         for start in range(samples.start, samples.stop, step):
             rows = slice(start, min(start + step, samples.stop))
-            if kept is windows:
-                cols = kept[rows]
+            if windows.flags.c_contiguous:  # pointwise: x itself is the column matrix
+                cols = windows[rows]
             else:
                 if kept is not None:
                     cols = kept[rows]
