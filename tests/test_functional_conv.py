@@ -335,3 +335,27 @@ ERROR_CASES = [
 def test_bad_input_is_refused_clearly(name, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1])
+def test_empty_and_single_batches_backward_like_torch(torch, n, threads):
+    # An empty batch once failed in the weight-gradient (a zero chunk step).
+    before = cl.get_num_threads()
+    cl.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(n)
+        xa = rng.standard_normal((n, 3, 7, 6)).astype(np.float32)
+        wa = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        ba = rng.standard_normal(4).astype(np.float32)
+        x, w, b = (cl.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+        y = F.conv2d(x, w, b, padding=1)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(cl.tensor(g))
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+        ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
+        ty.backward(torch.tensor(g))
+        for ours, theirs in ((y, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
+            np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-5, atol=1e-5)
+    finally:
+        cl.set_num_threads(before)

@@ -617,7 +617,7 @@ def _conv_weight_grad(
         if c_out // groups >= 16:
             g_t = np.ascontiguousarray(g_t)
         grad_w_t = np.zeros((groups, taps, c_out // groups), g.dtype)
-        step = len(g) if cols is not None else _chunk(len(g), sample_bytes)
+        step = max(1, len(g)) if cols is not None else _chunk(len(g), sample_bytes)
         for start in range(0, len(g), step):
             rows = slice(start, min(start + step, len(g)))
             if cols is not None:
