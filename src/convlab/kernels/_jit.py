@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +82,6 @@ class _Lazy:
         self.py_func = func
         self.parallel = parallel
         self._compiled: Any = None
-        self._serial: Any = None
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
 
@@ -99,28 +97,6 @@ class _Lazy:
 
     def __call__(self, *args):
         return self.compiled()(*args)
-
-    def serial(self, *args):
-        """Call a one-thread compile of the same loops (``prange`` runs as ``range``).
-
-        For small inputs: a parallel kernel's launch on numba's workqueue threads costs about
-        0.1 ms (LeNet's 2x2 max-pool: 160 us in parallel, 30 us of it the loops).
-        """
-        if self._serial is None:
-            with _lock:
-                if self._serial is None:
-                    numba = require_numba()
-                    func = self.py_func
-                    # Its own name, so that numba's on-disk cache keeps the two compiles apart.
-                    twin = types.FunctionType(
-                        func.__code__, func.__globals__, func.__name__ + "_serial",
-                        func.__defaults__, func.__closure__,
-                    )  # fmt: skip
-                    twin.__qualname__ = func.__qualname__ + "_serial"
-                    self._serial = numba.njit(
-                        cache=True, fastmath=False, parallel=False, nogil=True
-                    )(twin)
-        return self._serial(*args)
 
 
 def kernel(parallel: bool = False) -> Callable[[Callable], _Lazy]:

@@ -493,25 +493,25 @@ def _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o):  # 
             )
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_forward(x, w, b, y, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
-    # A thin parallel loop around a plain function: one task per (batch item, group).
+    # One task per (batch item, group); convlab splits the batch over its threads.
     groups = x.shape[1] // w.shape[1]
-    for task in _jit.prange(x.shape[0] * groups):
+    for task in range(x.shape[0] * groups):
         _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task)
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_backward_input(g, w, gx, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
     groups = gx.shape[1] // w.shape[1]
-    for task in _jit.prange(gx.shape[0] * groups):
+    for task in range(gx.shape[0] * groups):
         _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task)
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_backward_weight(x, g, gw, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
     # One task per output channel (its weights), looping over the batch inside.
-    for o in _jit.prange(gw.shape[0]):
+    for o in range(gw.shape[0]):
         _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o)
 
 
@@ -540,9 +540,9 @@ def _nb_plan(kernel, out_spatial, stride, padding, dilation):
 
 
 def _on_convlab_threads(part, n: int, products: int) -> None:
-    """Run a one-thread numba kernel on slices of the batch, on convlab's threads (the kernels
-    release the GIL). numba's own workqueue threads were slower to start and now and then one
-    of them late: W1d took 2.1 or 4.4 ms from call to call."""
+    """Run a numba kernel on slices of the batch, on convlab's threads (the kernels release the
+    GIL). numba's own workqueue threads (prange) were slower to start and now and then one of
+    them late: W1d took 2.1 or 4.4 ms from call to call."""
     parallel.run(part, n, parallel.parts(n, 2.0 * products))
 
 
@@ -562,7 +562,7 @@ def _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype):
     plan = _nb_plan(kernel, out_spatial, stride, padding, dilation)
     y5 = y.reshape(_to3d(y.shape))
     _on_convlab_threads(
-        lambda items: _nb_forward.serial(x5[items], w3, b, y5[items], *plan),
+        lambda items: _nb_forward(x5[items], w3, b, y5[items], *plan),
         n,
         y.size * w3.shape[1] * w3.shape[2],
     )
@@ -581,7 +581,7 @@ def _nb_backward_input_call(
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
     gx5 = gx.reshape(_to3d(gx.shape))
     _on_convlab_threads(
-        lambda items: _nb_backward_input.serial(g5[items], w3, gx5[items], *plan),
+        lambda items: _nb_backward_input(g5[items], w3, gx5[items], *plan),
         input_shape[0],
         grad_out.size * w3.shape[1] * w3.shape[2],
     )
@@ -599,7 +599,7 @@ def _nb_backward_weight_call(x, grad_out, weight_shape, stride, padding, dilatio
 
     def part(items: slice) -> np.ndarray:  # this slice's sums, in float64
         gw = np.empty((c_out, cig, n_taps), np.float64)
-        _nb_backward_weight.serial(x5[items], g5[items], gw, *plan)
+        _nb_backward_weight(x5[items], g5[items], gw, *plan)
         return gw
 
     n = x.shape[0]

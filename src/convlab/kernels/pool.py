@@ -208,9 +208,10 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Ints) -> np.ndarray:
 
 # numba's one-pass tiling kernels beat the NumPy passes from about 16,000 input elements (LeNet's
 # pools, forward: 29 and 51 us against 89 and 167; backward: 112 and 212 us against 218 and 420).
-# The backward runs on numba's threads from a million elements (W5: 2.1 ms against 4.1 on one);
-# below, waking them costs more (about 0.1 ms) than they save. The forward is memory-bound:
-# one thread is as fast at every size measured, up to W5's 6.4 million elements.
+# The backward runs on slices of the planes on convlab's threads from a million elements (W5:
+# 2.3 ms against 4.1 on one thread; numba's own workqueue threads took 2.1-3.3 ms and cost
+# ~0.1 ms to start, too much below). The forward is memory-bound: one thread is as fast at every
+# size measured, up to W5's 6.4 million elements.
 NUMBA_MIN_SIZE = 1 << 14
 NUMBA_PARALLEL_MIN_SIZE = 1 << 20
 
@@ -243,7 +244,7 @@ def _nb_tiles_forward_2d(x, out, kh, kw):  # pragma: no cover - numba
                 out[p, i, j] = best
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_tiles_backward_2d(x, out, g, grad, kh, kw):  # pragma: no cover - numba
     """One pass: each window's gradient to the first element equal to its maximum, zeros to
     the rest of the window (so ``grad`` needs no zeroing pass where the windows tile it).
@@ -253,7 +254,7 @@ def _nb_tiles_backward_2d(x, out, g, grad, kh, kw):  # pragma: no cover - numba
     """
     planes, rows, cols = out.shape
     if kh == 2 and kw == 2:  # the common pool, unrolled: 2x faster again than the loop below
-        for p in _jit.prange(planes):
+        for p in range(planes):
             for i in range(rows):
                 for j in range(cols):
                     best, gv = out[p, i, j], g[p, i, j]
@@ -266,7 +267,7 @@ def _nb_tiles_backward_2d(x, out, g, grad, kh, kw):  # pragma: no cover - numba
                     grad[p, 2 * i + 1, 2 * j] = gv if hit2 else 0
                     grad[p, 2 * i + 1, 2 * j + 1] = gv if hit3 else 0
         return
-    for p in _jit.prange(planes):
+    for p in range(planes):
         for i in range(rows):
             for j in range(cols):
                 best, gv = out[p, i, j], g[p, i, j]
@@ -302,7 +303,7 @@ def max_pool_tiles_backward(
         gradp = grad.reshape(planes)
 
         def part(rows: slice) -> None:
-            _nb_tiles_backward_2d.serial(xp[rows], outp[rows], gp[rows], gradp[rows], *kernel)
+            _nb_tiles_backward_2d(xp[rows], outp[rows], gp[rows], gradp[rows], *kernel)
 
         # Slices of the planes on convlab's threads from a million elements; below, one thread.
         count = len(xp)
