@@ -151,6 +151,19 @@ def col2im(
     return acc
 
 
+def _widen(g: np.ndarray, grid) -> np.ndarray:
+    """``g`` ``(N, C, *out)`` in the corner of a zero ``(N, C, *grid)``, flattened to
+    ``(N, C, prod(grid))``: outputs laid out on longer rows, as the wide layouts index them."""
+    wide = np.zeros((*g.shape[:2], *grid), g.dtype)
+    wide[(slice(None), slice(None)) + tuple(slice(0, m) for m in g.shape[2:])] = g
+    return wide.reshape(*g.shape[:2], math.prod(grid))
+
+
+def _hashable(spatial, kernel, stride, padding, dilation, out_spatial) -> tuple:
+    """A convolution's geometry as tuples: the key of the layouts cached per shape."""
+    return tuple(tuple(v) for v in (spatial, kernel, stride, padding, dilation, out_spatial))
+
+
 class _Wide:
     """A stride-1 convolution on the flattened padded input: "wide" columns.
 
@@ -220,9 +233,7 @@ class _Wide:
 
     def widen(self, g: np.ndarray) -> np.ndarray:
         """``(N, C, *out)`` -> ``(N, C, length)``, zeros at the dropped positions."""
-        wide = np.zeros((*g.shape[:2], *self.grid), g.dtype)
-        wide[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
-        return wide.reshape(*g.shape[:2], self.length)
+        return _widen(g, self.grid)
 
     def fold(self, cols: np.ndarray, out: np.ndarray) -> None:
         """Add wide columns ``(N, C, *kernel, length)`` onto ``out`` ``(N, C, *spatial)``."""
@@ -291,9 +302,7 @@ class _PhaseFold:
 
     def widen(self, g: np.ndarray) -> np.ndarray:
         """``(N, C, *out)`` -> ``(N, C, length)`` on the phase rows, zeros in the extra places."""
-        wide = np.zeros((*g.shape[:2], *self.wide), g.dtype)
-        wide[(slice(None), slice(None)) + tuple(slice(0, m) for m in self.out)] = g
-        return wide.reshape(*g.shape[:2], self.length)
+        return _widen(g, self.wide)
 
     def fold(self, cols: np.ndarray, out: np.ndarray) -> None:
         """Add wide columns ``(N, C, taps, length)`` onto ``out`` ``(N, C, *spatial)``."""
@@ -339,14 +348,7 @@ def _phase_fold(spatial, kernel, stride, padding, dilation, out_spatial) -> _Pha
 
 def _wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wide | None:
     """The wide layout when it applies (stride 1) and wastes at most half the GEMM."""
-    return _wide_layout(
-        tuple(spatial),
-        tuple(kernel),
-        tuple(stride),
-        tuple(padding),
-        tuple(dilation),
-        tuple(out_spatial),
-    )
+    return _wide_layout(*_hashable(spatial, kernel, stride, padding, dilation, out_spatial))
 
 
 @functools.lru_cache(maxsize=256)
@@ -400,15 +402,8 @@ WIDE_MAX_WASTE = 1.1
 
 def _row_shifted_applies(spatial, kernel, stride, padding, dilation, out_spatial) -> bool:
     """Whether forward columns are built by :func:`_row_shifted_columns` (2-d, stride 1)."""
-    return _row_shifted_rule(
-        tuple(spatial),
-        tuple(kernel),
-        tuple(stride),
-        tuple(padding),
-        tuple(dilation),
-        tuple(out_spatial),
-        WIDE_MAX_WASTE,
-    )
+    geometry = _hashable(spatial, kernel, stride, padding, dilation, out_spatial)
+    return _row_shifted_rule(*geometry, WIDE_MAX_WASTE)
 
 
 @functools.lru_cache(maxsize=256)
@@ -544,7 +539,7 @@ def _conv_input_grad(
     phases = None
     if wide is None:
         geometry = (input_shape[2:], kernel, stride, padding, dilation, out_spatial)
-        phases = _phase_fold(*(tuple(v) for v in geometry))
+        phases = _phase_fold(*_hashable(*geometry))
     layout = wide if wide is not None else phases
     positions = layout.length if layout is not None else math.prod(out_spatial)
     w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
