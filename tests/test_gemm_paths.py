@@ -290,23 +290,56 @@ def test_columns_whose_rows_are_4kib_long_are_padded_and_still_right(keep):
     np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("size", [1, 1000, (1 << 16) + 3, 3 * (1 << 16)])
-def test_relu_kernel_in_blocks_matches_maximum(dtype, size):
+def _relu_path(numba: bool, monkeypatch) -> None:
+    """Force the numba kernels (every size) or NumPy's calls in ``pointwise``."""
     from convlab.kernels import pointwise
 
-    rng = np.random.default_rng(size)
-    x = rng.standard_normal(size).astype(dtype)
+    if numba and not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    monkeypatch.setattr(_jit, "numba_available", lambda: numba)
+    monkeypatch.setattr(pointwise, "NUMBA_MIN_SIZE", 0)
+
+
+def _special_values(size: int, dtype, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal(size).astype(dtype)
     x[:: max(1, size // 7)] = np.nan
     x[1::11] = -np.inf
     x[2::13] = np.inf
     x[3::17] = -0.0
+    x[4::19] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 1000, (1 << 16) + 3, 3 * (1 << 16)])
+def test_relu_kernel_in_blocks_matches_maximum(dtype, size, numba, monkeypatch):
+    from convlab.kernels import pointwise
+
+    _relu_path(numba, monkeypatch)
+    x = _special_values(size, dtype, size)
     got = pointwise.relu(x.reshape(1, -1))
     want = np.maximum(x, dtype(0)).reshape(1, -1)
     assert got.dtype == x.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)  # NaN stays NaN; -0.0 == 0.0
     strided = pointwise.relu(x[::2])  # not contiguous: NumPy's own call
     np.testing.assert_array_equal(strided, np.maximum(x[::2], dtype(0)))
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 1000, 5000])
+def test_relu_backward_passes_gradient_where_result_is_not_zero(dtype, size, numba, monkeypatch):
+    from convlab.kernels import pointwise
+
+    _relu_path(numba, monkeypatch)
+    out = pointwise.relu(_special_values(size, dtype, size + 1))
+    g = _special_values(size, dtype, size + 2)  # NaN and inf in the gradient too
+    got = pointwise.relu_backward(g, out)
+    # From the definition, element by element (PyTorch's threshold_backward: out <= 0 ? 0 : g).
+    want = np.array([0 if o <= 0 else v for o, v in zip(out.tolist(), g.tolist())], dtype)
+    assert got.dtype == g.dtype
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("numba", [True, False])

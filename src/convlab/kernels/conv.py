@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -362,9 +364,8 @@ def _wide_layout(spatial, kernel, stride, padding, dilation, out_spatial) -> _Wi
     return wide if wide.waste <= 1.5 else None
 
 
-def _column_buffer(windows: np.ndarray, pad_rows: bool = True) -> np.ndarray:
-    """An empty array shaped like ``windows`` (a strided view ``(n, C, *kernel, *positions)``)
-    for its columns.
+def _column_buffer(shape, dtype, pad_rows: bool = True) -> np.ndarray:
+    """An empty array of ``shape`` ``(n, C, *kernel, *positions)`` for columns.
 
     With ``pad_rows`` (a single positions axis: wide or 1-d columns), rows a multiple of 4 KiB
     long are padded by 64 bytes: copying and multiplying rows that sit exactly 4 KiB apart
@@ -372,17 +373,17 @@ def _column_buffer(windows: np.ndarray, pad_rows: bool = True) -> np.ndarray:
     18 ms, depending on where the arrays land). The result is then a view with the logical
     shape whose rows are spaced wider; the BLAS takes it as is.
     """
-    row = windows.shape[-1] * windows.itemsize
-    if row % 4096 or not pad_rows:
-        return np.empty(windows.shape, windows.dtype)
-    pad = 64 // windows.itemsize
-    buffer = np.empty((*windows.shape[:-1], windows.shape[-1] + pad), windows.dtype)
-    return buffer[..., : windows.shape[-1]]
+    itemsize = np.dtype(dtype).itemsize
+    if (shape[-1] * itemsize) % 4096 or not pad_rows:
+        return np.empty(shape, dtype)
+    pad = 64 // itemsize
+    buffer = np.empty((*shape[:-1], shape[-1] + pad), dtype)
+    return buffer[..., : shape[-1]]
 
 
 def _copy_columns(windows: np.ndarray, pad_rows: bool = True) -> np.ndarray:
     """``windows`` copied into a new :func:`_column_buffer`."""
-    out = _column_buffer(windows, pad_rows)
+    out = _column_buffer(windows.shape, windows.dtype, pad_rows)
     np.copyto(out, windows)
     return out
 
@@ -449,16 +450,55 @@ def _row_shifted_columns(x, kernel, padding, dilation, out_spatial) -> np.ndarra
     )
 
 
-def _columns_source(x, kernel, stride, padding, dilation, out_spatial):
-    """``(wide, windows, positions)``: the strided column view im2col copies from."""
+class _Columns(NamedTuple):
+    """Where a convolution's columns come from.
+
+    ``view(samples)`` is the strided column view ``(n, C, *kernel, *positions)`` of a slice of
+    the batch, the one im2col copies. Views are made per slice so that each thread pads (and
+    shifts) only its own samples: made once for the batch before the split, LeNet conv2's
+    shifted rows were 40 % of its forward on two threads.
+    """
+
+    wide: _Wide | None
+    view: Callable[[slice], np.ndarray]
+    shape: tuple[int, ...]  # the whole batch's view
+    positions: int  # output positions per sample, as the GEMM computes them
+    in_place: bool  # the view is x itself (unpadded stride-1 pointwise): nothing to copy
+
+
+def _columns_source(x, kernel, stride, padding, dilation, out_spatial) -> _Columns:
+    n, c = x.shape[:2]
+    positions = math.prod(out_spatial)
     if _row_shifted_applies(x.shape[2:], kernel, stride, padding, dilation, out_spatial):
-        windows = _row_shifted_columns(x, kernel, padding, dilation, out_spatial)
-        return None, windows, math.prod(out_spatial)
+        return _Columns(
+            None,
+            lambda samples: _row_shifted_columns(
+                x[samples], kernel, padding, dilation, out_spatial
+            ),
+            (n, c, *kernel, positions),
+            positions,
+            False,
+        )
     wide = _wide_geometry(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
     if wide is not None:
-        return wide, wide.columns(wide.flat_input(x)), wide.length
-    windows = _windows(_pad_zeros(x, padding), kernel, stride, dilation, out_spatial)
-    return None, windows, math.prod(out_spatial)
+        return _Columns(
+            wide,
+            lambda samples: wide.columns(wide.flat_input(x[samples])),
+            (n, c, *kernel, wide.length),
+            wide.length,
+            False,
+        )
+    pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
+    in_place = pointwise and not any(lo or hi for lo, hi in padding) and x.flags.c_contiguous
+    return _Columns(
+        None,
+        lambda samples: _windows(
+            _pad_zeros(x[samples], padding), kernel, stride, dilation, out_spatial
+        ),
+        (n, c, *kernel, *out_spatial),
+        positions,
+        in_place,
+    )
 
 
 def _conv(
@@ -484,33 +524,38 @@ def _conv(
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     w = weight.reshape(groups, c_out // groups, -1)
-    wide, windows, positions = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
+    source = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
+    wide, positions = source.wide, source.positions
     sample_bytes = c_in * math.prod(kernel) * positions * x.itemsize
     dtype = np.result_type(x, weight)
     y = np.empty((n, groups, c_out // groups, positions), dtype)
     out = None
     if wide is not None:
         out = np.empty((n, c_out, *out_spatial), dtype if bias is None else np.result_type(y, bias))
-    one_axis = windows.shape[-1] == positions
+    one_axis = len(source.shape) == 3 + len(kernel)
     kept = None
     if keep_cols and n * sample_bytes <= KEEP_COLS_BYTES:
-        # A pointwise convolution's windows are x itself: keep that, copy nothing.
-        kept = windows if windows.flags.c_contiguous else _column_buffer(windows, one_axis)
+        # A pointwise convolution's columns are x itself: keep that, copy nothing.
+        if source.in_place:
+            kept = source.view(slice(None))
+        else:
+            kept = _column_buffer(source.shape, x.dtype, one_axis)
 
     def part(samples: slice) -> None:
         step = _chunk(samples.stop - samples.start, sample_bytes)
-        for start in range(samples.start, samples.stop, step):
-            rows = slice(start, min(start + step, samples.stop))
-            if windows.flags.c_contiguous:  # pointwise: x itself is the column matrix
+        windows = source.view(samples)
+        for start in range(0, samples.stop - samples.start, step):
+            rows = slice(start, min(start + step, samples.stop - samples.start))
+            if source.in_place:
                 cols = windows[rows]
             else:
                 if kept is not None:
-                    cols = kept[rows]
+                    cols = kept[samples][rows]
                 else:
-                    cols = _column_buffer(windows[rows], one_axis)
+                    cols = _column_buffer(windows[rows].shape, x.dtype, one_axis)
                 np.copyto(cols, windows[rows])
             cols = cols.reshape(len(cols), groups, w.shape[2], positions)
-            np.matmul(w, cols, out=y[rows])
+            np.matmul(w, cols, out=y[samples][rows])
         if wide is not None:
             wide.narrow(y[samples].reshape(-1, c_out, positions), bias, out[samples])
         elif bias is not None:
@@ -594,9 +639,8 @@ def _conv_weight_grad(
         wide = _forward_wide(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
         positions = wide.length if wide is not None else math.prod(out_spatial)
     else:
-        wide, windows, positions = _columns_source(
-            x, kernel, stride, padding, dilation, out_spatial
-        )
+        source = _columns_source(x, kernel, stride, padding, dilation, out_spatial)
+        wide, positions = source.wide, source.positions
         sample_bytes = x.shape[1] * math.prod(kernel) * positions * x.itemsize
     taps = math.prod(weight_shape[1:])
 
@@ -612,13 +656,19 @@ def _conv_weight_grad(
         if c_out // groups >= 16:
             g_t = np.ascontiguousarray(g_t)
         grad_w_t = np.zeros((groups, taps, c_out // groups), g.dtype)
-        step = max(1, len(g)) if cols is not None else _chunk(len(g), sample_bytes)
+        if cols is not None:
+            step = max(1, len(g))
+        else:
+            step = _chunk(len(g), sample_bytes)
+            windows = source.view(samples)
         for start in range(0, len(g), step):
             rows = slice(start, min(start + step, len(g)))
             if cols is not None:
                 part_cols = cols[samples][rows]
+            elif source.in_place:
+                part_cols = windows[rows]
             else:
-                part_cols = _copy_columns(windows[samples][rows], windows.shape[-1] == positions)
+                part_cols = _copy_columns(windows[rows], windows.shape[-1] == positions)
             part_cols = part_cols.reshape(len(part_cols), groups, -1, positions)
             grad_w_t += np.matmul(part_cols, g_t[rows]).sum(axis=0)
         return grad_w_t
