@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import convlab as cl
-from convlab.kernels import _jit
+from convlab.kernels import _jit, parallel
 from convlab.kernels import conv as K
 from convlab.kernels import pool as P
 from convlab.kernels import reference as R
@@ -172,32 +172,74 @@ def test_forward_keeps_columns_for_the_weight_gradient(stride, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("numba", ["parallel", "serial", False])
-@pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
-@pytest.mark.parametrize("extra,finite", [(1, False), (1, True), (0, True), (0, False)])
-def test_tiling_max_pool_matches_the_general_kernel_with_ties(
-    kernel, numba, extra, finite, monkeypatch
-):
+def _pool_path(numba, monkeypatch) -> None:
+    """numba's tiling kernels ("parallel": split over threads, "serial") or NumPy's passes."""
     if numba and not _jit.numba_available():
         pytest.skip("numba not installed: pip install 'convlab[fast]'")
     monkeypatch.setattr(_jit, "numba_available", lambda: bool(numba))
     monkeypatch.setattr(P, "NUMBA_MIN_SIZE", 0)
     monkeypatch.setattr(P, "NUMBA_PARALLEL_MIN_SIZE", 0 if numba == "parallel" else 1 << 40)
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)
+
+
+def _general_max_pool(x, kernel, g):
+    """The NumPy general kernel's out, arg and gradient (numba off)."""
+    zeros, ones = (0,) * len(kernel), (1,) * len(kernel)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_jit, "numba_available", lambda: False)
+        out, arg = P.max_pool_forward(x, kernel, kernel, zeros, ones)
+        grad = P.max_pool_backward(g, arg, x.shape[2:], kernel, kernel, zeros, ones)
+    return out, arg, grad
+
+
+@pytest.mark.parametrize("numba", ["parallel", "serial", False])
+@pytest.mark.parametrize("kernel", [(2,), (2, 2), (3, 2), (2, 2, 2), (1, 1)])
+@pytest.mark.parametrize("extra,finite", [(1, False), (1, True), (0, True), (0, False), (3, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiling_max_pool_matches_the_general_kernel_with_ties(
+    kernel, numba, extra, finite, dtype, monkeypatch
+):
     rng = np.random.default_rng(5)
-    # extra 1: floor mode drops the last row/column, which must get a zero gradient
+    # extra > 0: floor mode drops the last rows/columns, which must get a zero gradient
     spatial = tuple(4 * k + extra for k in kernel)
     # Small integers: many ties, which must go to the first offset, as in PyTorch.
-    x = rng.integers(-2, 3, (2, 3, *spatial)).astype(np.float64)
-    zeros = (0,) * len(kernel)
-    ones = (1,) * len(kernel)
-    out, arg = P.max_pool_forward(x, kernel, kernel, zeros, ones)
-    fast = P.max_pool_tiles_forward(x, kernel)
-    np.testing.assert_array_equal(fast, out)
-    g = rng.standard_normal(out.shape)
+    x = rng.integers(-2, 3, (2, 3, *spatial)).astype(dtype)
+    out_spatial = tuple(s // k for s, k in zip(spatial, kernel))
+    g = rng.standard_normal((2, 3, *out_spatial)).astype(dtype)
     if not finite:
         g.flat[::5] = np.inf  # non-finite gradients must not leak NaN into the losers
-    expected = P.max_pool_backward(g, arg, spatial, kernel, kernel, zeros, ones)
-    np.testing.assert_array_equal(P.max_pool_tiles_backward(g, x, out, kernel), expected)
+    out, arg, grad = _general_max_pool(x, kernel, g)
+    _pool_path(numba, monkeypatch)
+    zeros, ones = (0,) * len(kernel), (1,) * len(kernel)
+    # the general kernel's numba pass (2-d), argmax included
+    fast_out, fast_arg = P.max_pool_forward(x, kernel, kernel, zeros, ones)
+    np.testing.assert_array_equal(fast_out, out)
+    np.testing.assert_array_equal(fast_arg, arg)
+    fast_grad = P.max_pool_backward(g, arg, spatial, kernel, kernel, zeros, ones)
+    np.testing.assert_array_equal(fast_grad, grad)
+    # the NumPy tiling passes, which find the argmax again in the backward
+    np.testing.assert_array_equal(P.max_pool_tiles_forward(x, kernel), out)
+    np.testing.assert_array_equal(P.max_pool_tiles_backward(g, x, out, kernel), grad)
+
+
+@pytest.mark.parametrize("numba", ["parallel", "serial"])
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2)])
+def test_numba_tiling_max_pool_keeps_the_last_nan_like_the_general_kernel(
+    kernel, numba, monkeypatch
+):
+    rng = np.random.default_rng(8)
+    x = rng.integers(-2, 3, (2, 3, 4 * kernel[0] + 1, 4 * kernel[1])).astype(np.float32)
+    x.flat[::3] = np.nan  # windows with one NaN, several, or none
+    x.flat[1::7] = np.inf
+    g = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    out, arg, grad = _general_max_pool(x, kernel, g)
+    _pool_path(numba, monkeypatch)
+    zeros, ones = (0, 0), (1, 1)
+    fast_out, fast_arg = P.max_pool_forward(x, kernel, kernel, zeros, ones)
+    np.testing.assert_array_equal(fast_out, out)  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(fast_arg, arg)
+    fast_grad = P.max_pool_backward(g, arg, x.shape[2:], kernel, kernel, zeros, ones)
+    np.testing.assert_array_equal(fast_grad, grad)
 
 
 def test_tiling_rule():
@@ -207,10 +249,12 @@ def test_tiling_rule():
     assert not P.max_pool_tiles((2, 2), (2, 2), (0, 0), (2, 1))
 
 
-def test_max_pool_fast_path_matches_torch_with_ties_and_nan(torch):
+@pytest.mark.parametrize("numba", ["parallel", "serial", False])
+def test_max_pool_fast_path_matches_torch_with_ties_and_nan(torch, numba, monkeypatch):
     import convlab as cl
     import convlab.nn.functional as F
 
+    _pool_path(numba, monkeypatch)
     rng = np.random.default_rng(6)
     x = np.maximum(rng.standard_normal((4, 3, 8, 8)), 0).astype(np.float32)  # ReLU'd: ties at 0
     x[0, 0, 0, 0] = np.nan  # a NaN input takes the general path for the whole call

@@ -121,6 +121,13 @@ def max_pool_forward(
     n = len(kernel)
     spatial = x.shape[x.ndim - n :]
     out_spatial = shapes.pool_output_shape(spatial, kernel, stride, padding, dilation, ceil_mode)
+    if _numba_tiles(x, kernel, stride, padding, dilation, out_spatial):
+        out = np.empty((*x.shape[:-2], *out_spatial), x.dtype)
+        arg = np.empty(out.shape, _arg_dtype(math.prod(kernel)))
+        planes = np.ascontiguousarray(x).reshape(-1, *spatial)
+        flat_out = out.reshape(-1, *out_spatial)
+        _nb_tiles_argmax_2d(planes, flat_out, arg.reshape(-1, *out_spatial), *kernel)
+        return out, arg
     highs = tuple(
         _right_pad(*args) for args in zip(spatial, kernel, stride, padding, dilation, out_spatial)
     )
@@ -192,11 +199,6 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Ints) -> np.ndarray:
     """
     n = len(kernel)
     out_spatial = tuple(s // k for s, k in zip(x.shape[x.ndim - n :], kernel))
-    if n == 2 and x.size >= NUMBA_MIN_SIZE and x.ndim > 2 and _jit.numba_available():
-        out = np.empty((*x.shape[:-2], *out_spatial), x.dtype)
-        planes = np.ascontiguousarray(x).reshape(-1, *x.shape[-2:])
-        _nb_tiles_forward_2d(planes, out.reshape(-1, *out_spatial), kernel[0], kernel[1])
-        return out
     views = _tile_views(x, kernel, out_spatial)
     if len(views) == 1:
         return views[0].copy()
@@ -206,77 +208,118 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Ints) -> np.ndarray:
     return out
 
 
-# numba's one-pass tiling kernels beat the NumPy passes from about 16,000 input elements (LeNet's
-# pools, forward: 29 and 51 us against 89 and 167; backward: 112 and 212 us against 218 and 420).
-# The backward runs on slices of the planes on convlab's threads from a million elements (W5:
-# 2.3 ms against 4.1 on one thread; numba's own workqueue threads took 2.1-3.3 ms and cost
-# ~0.1 ms to start, too much below). The forward is memory-bound: one thread is as fast at every
-# size measured, up to W5's 6.4 million elements.
+# With numba, 2-d pools whose windows tile the input take one compiled pass each way: the
+# forward finds each window's maximum and its offset (a byte), the backward sends the gradient
+# to that offset and zeros to the rest of the window, reading neither x nor the output again.
+# LeNet's pools, forward + backward: 57 + 67 and 107 + 135 us, against 32 + 120 and 55 + 220
+# for a forward without the offsets and a backward that compares x with the maximum again
+# (NumPy's tiling passes: 89 + 218 and 167 + 420). The backward runs on slices of the planes
+# on convlab's threads from a million elements (W5: 2.3 ms against 4.1 on one thread; numba's
+# own workqueue cost ~0.1 ms to start); the forward is memory-bound, one thread was as fast at
+# every size up to W5's.
 NUMBA_MIN_SIZE = 1 << 14
 NUMBA_PARALLEL_MIN_SIZE = 1 << 20
 
 
+def _numba_tiles(a, kernel, stride, padding, dilation, out_spatial, spatial=None) -> bool:
+    """Whether the numba tiling kernels run for ``a`` (the input, or with ``spatial`` the
+    output gradient): 2-d windows that tile the input, float32/64, large enough."""
+    if len(kernel) != 2 or a.ndim < 3 or not max_pool_tiles(kernel, stride, padding, dilation):
+        return False
+    if spatial is None:
+        spatial = a.shape[-2:]
+    if tuple(out_spatial) != tuple(s // k for s, k in zip(spatial, kernel)):
+        return False  # ceil mode's extra window
+    size = math.prod(a.shape[:-2]) * math.prod(spatial)
+    if size < NUMBA_MIN_SIZE or a.dtype not in (np.float32, np.float64):
+        return False
+    return math.prod(kernel) <= 256 and _jit.numba_available()
+
+
+def max_pool_numba_tiles(x: np.ndarray, kernel: Ints) -> bool:
+    """Whether :func:`max_pool_forward` of ``x`` with stride = kernel (no padding, dilation or
+    ceil mode) runs numba's one pass, argmax included."""
+    out_spatial = tuple(s // k for s, k in zip(x.shape[x.ndim - len(kernel) :], kernel))
+    ones, zeros = (1,) * len(kernel), (0,) * len(kernel)
+    return _numba_tiles(x, kernel, kernel, zeros, ones, out_spatial)
+
+
 @_jit.kernel()
-def _nb_tiles_forward_2d(x, out, kh, kw):  # pragma: no cover - numba
-    """One pass of window maxima; NaN propagates as through ``np.maximum`` (once the running
-    maximum is NaN, no comparison replaces it)."""
+def _nb_tiles_argmax_2d(x, out, arg, kh, kw):  # pragma: no cover - numba
+    """Each window's maximum and its offset (row-major). Branch-free: a later element wins
+    when greater or NaN (``v > best | v != v``), so ties keep the first and the last NaN wins,
+    as in :func:`max_pool_forward` and PyTorch."""
     planes, rows, cols = out.shape
     if kh == 2 and kw == 2:  # the common pool, unrolled: 4x faster than the loop below
         for p in range(planes):
             for i in range(rows):
                 for j in range(cols):
-                    best = x[p, 2 * i, 2 * j]
+                    best, k = x[p, 2 * i, 2 * j], 0
                     v = x[p, 2 * i, 2 * j + 1]
-                    best = v if (v > best) | (v != v) else best
+                    take = (v > best) | (v != v)
+                    best, k = (v, 1) if take else (best, k)
                     v = x[p, 2 * i + 1, 2 * j]
-                    best = v if (v > best) | (v != v) else best
+                    take = (v > best) | (v != v)
+                    best, k = (v, 2) if take else (best, k)
                     v = x[p, 2 * i + 1, 2 * j + 1]
-                    out[p, i, j] = v if (v > best) | (v != v) else best
+                    take = (v > best) | (v != v)
+                    best, k = (v, 3) if take else (best, k)
+                    out[p, i, j] = best
+                    arg[p, i, j] = k
         return
     for p in range(planes):
         for i in range(rows):
             for j in range(cols):
-                best = x[p, i * kh, j * kw]
+                best, k = x[p, i * kh, j * kw], 0
                 for a in range(kh):
                     for b in range(kw):
                         v = x[p, i * kh + a, j * kw + b]
-                        best = v if (v > best) | (v != v) else best
+                        take = (v > best) | (v != v)
+                        best, k = (v, a * kw + b) if take else (best, k)
                 out[p, i, j] = best
+                arg[p, i, j] = k
 
 
 @_jit.kernel()
-def _nb_tiles_backward_2d(x, out, g, grad, kh, kw):  # pragma: no cover - numba
-    """One pass: each window's gradient to the first element equal to its maximum, zeros to
-    the rest of the window (so ``grad`` needs no zeroing pass where the windows tile it).
-
-    Written without branches on the data (``free``/``hit`` are combined, not tested): the
-    branchy loop mispredicted on random data and ran 4x slower (W5: 9.2 ms against 2.2 ms).
-    """
-    planes, rows, cols = out.shape
-    if kh == 2 and kw == 2:  # the common pool, unrolled: 2x faster again than the loop below
+def _nb_tiles_scatter_2d(g, arg, grad, kh, kw):  # pragma: no cover - numba
+    """``grad`` of each window: ``g`` at its offset ``arg``, zeros elsewhere (selects, not
+    branches: a branchy loop mispredicts on random data, 4x slower on W5)."""
+    planes, rows, cols = g.shape
+    zero = g.dtype.type(0)
+    if kh == 2 and kw == 2:
         for p in range(planes):
             for i in range(rows):
                 for j in range(cols):
-                    best, gv = out[p, i, j], g[p, i, j]
-                    hit0 = x[p, 2 * i, 2 * j] == best
-                    hit1 = (x[p, 2 * i, 2 * j + 1] == best) & (not hit0)
-                    hit2 = (x[p, 2 * i + 1, 2 * j] == best) & (not (hit0 | hit1))
-                    hit3 = not (hit0 | hit1 | hit2)
-                    grad[p, 2 * i, 2 * j] = gv if hit0 else 0
-                    grad[p, 2 * i, 2 * j + 1] = gv if hit1 else 0
-                    grad[p, 2 * i + 1, 2 * j] = gv if hit2 else 0
-                    grad[p, 2 * i + 1, 2 * j + 1] = gv if hit3 else 0
+                    gv, k = g[p, i, j], arg[p, i, j]
+                    grad[p, 2 * i, 2 * j] = gv if k == 0 else zero
+                    grad[p, 2 * i, 2 * j + 1] = gv if k == 1 else zero
+                    grad[p, 2 * i + 1, 2 * j] = gv if k == 2 else zero
+                    grad[p, 2 * i + 1, 2 * j + 1] = gv if k == 3 else zero
         return
     for p in range(planes):
         for i in range(rows):
             for j in range(cols):
-                best, gv = out[p, i, j], g[p, i, j]
-                free = True
+                gv, k = g[p, i, j], arg[p, i, j]
                 for a in range(kh):
                     for b in range(kw):
-                        hit = free & (x[p, i * kh + a, j * kw + b] == best)
-                        grad[p, i * kh + a, j * kw + b] = gv if hit else 0
-                        free = free & (not hit)
+                        grad[p, i * kh + a, j * kw + b] = gv if k == a * kw + b else zero
+
+
+def _tiles_scatter(grad_out: np.ndarray, arg: np.ndarray, spatial: Ints, kernel: Ints):
+    out_spatial = grad_out.shape[-2:]
+    covered = all(s == o * k for s, o, k in zip(spatial, out_spatial, kernel))
+    grad = (np.empty if covered else np.zeros)((*grad_out.shape[:-2], *spatial), grad_out.dtype)
+    gp = np.ascontiguousarray(grad_out).reshape(-1, *out_spatial)
+    argp = np.ascontiguousarray(arg).reshape(-1, *out_spatial)
+    gradp = grad.reshape(-1, *spatial)
+
+    def part(rows: slice) -> None:
+        _nb_tiles_scatter_2d(gp[rows], argp[rows], gradp[rows], *kernel)
+
+    count = len(gp)
+    large = grad.size >= NUMBA_PARALLEL_MIN_SIZE
+    parallel.run(part, count, parallel.parts(count, math.inf) if large else 1)
+    return grad
 
 
 def max_pool_tiles_backward(
@@ -285,31 +328,13 @@ def max_pool_tiles_backward(
     """Gradient of :func:`max_pool_tiles_forward` (no NaN in ``out``): the first maximum wins.
 
     The winners are found again by comparing each view with the maximum, offsets in row-major
-    order, which is the tie rule of :func:`max_pool_forward` and of PyTorch. 2-d pools run one
-    numba pass when numba is installed and the input is large (2x faster on W5, measured).
+    order, which is the tie rule of :func:`max_pool_forward` and of PyTorch.
     """
     n = len(kernel)
     out_spatial = out.shape[out.ndim - n :]
-    numba = n == 2 and x.size >= NUMBA_MIN_SIZE and x.dtype == grad_out.dtype
-    numba = numba and _jit.numba_available()
     covered = all(s == o * k for s, o, k in zip(x.shape[x.ndim - n :], out_spatial, kernel))
-    # Both paths write every element that some window covers: no zeroing pass then.
+    # Every element that some window covers is written: no zeroing pass then.
     grad = (np.empty if covered else np.zeros)(x.shape, grad_out.dtype)
-    if numba:
-        planes = (-1, *x.shape[-2:])
-        xp = np.ascontiguousarray(x).reshape(planes)
-        outp = np.ascontiguousarray(out).reshape(-1, *out_spatial)
-        gp = np.ascontiguousarray(grad_out).reshape(-1, *out_spatial)
-        gradp = grad.reshape(planes)
-
-        def part(rows: slice) -> None:
-            _nb_tiles_backward_2d(xp[rows], outp[rows], gp[rows], gradp[rows], *kernel)
-
-        # Slices of the planes on convlab's threads from a million elements; below, one thread.
-        count = len(xp)
-        large = x.size >= NUMBA_PARALLEL_MIN_SIZE
-        parallel.run(part, count, parallel.parts(count, math.inf) if large else 1)
-        return grad
     views = _tile_views(x, kernel, out_spatial)
     targets = _tile_views(grad, kernel, out_spatial)
     taken = np.zeros(out.shape, bool)
@@ -374,6 +399,8 @@ def max_pool_backward(
     """Send each output gradient to the element its window's maximum came from."""
     n = len(kernel)
     out_spatial = grad_out.shape[grad_out.ndim - n :]
+    if _numba_tiles(grad_out, kernel, stride, padding, dilation, out_spatial, spatial):
+        return _tiles_scatter(grad_out, arg, spatial, kernel)
     highs = tuple(
         _right_pad(*args) for args in zip(spatial, kernel, stride, padding, dilation, out_spatial)
     )

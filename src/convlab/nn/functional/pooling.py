@@ -182,8 +182,10 @@ class MaxPoolFunction(Function):
             not return_indices
             and kernels.max_pool_tiles(kernel, stride, padding, dilation)
             and (exact or not ceil_mode)
+            and not kernels.max_pool_numba_tiles(x, kernel)
         ):
-            # Windows that tile the input: no argmax now, the backward pass finds it again.
+            # Windows that tile the input, without numba: no argmax now (NumPy would pay a
+            # pass per offset for it), the backward pass finds it again.
             out = kernels.max_pool_tiles_forward(x, kernel)
             if not np.isnan(out).any():
                 ctx.tiles = True
