@@ -6,6 +6,7 @@ max-pool and the ReLU backward fast paths must keep PyTorch's tie and non-finite
 """
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -86,6 +87,7 @@ def test_row_shifted_columns_are_taken_where_the_wide_layout_wastes_work():
     assert not K._row_shifted_applies((14, 14), (1, 1), (1, 1), none, (1, 1), (14, 14))
 
 
+@pytest.mark.parametrize("numba", [True, False])  # exact columns by numba's pass or NumPy's
 @pytest.mark.parametrize("max_waste", [1.0, np.inf])  # row-shifted columns always / never
 @pytest.mark.parametrize("keep", [False, True])
 @pytest.mark.parametrize(
@@ -98,8 +100,11 @@ def test_row_shifted_columns_are_taken_where_the_wide_layout_wastes_work():
     ],
 )
 def test_forward_columns_both_ways_match_the_reference(
-    spatial, kernel, padding, dilation, groups, keep, max_waste, monkeypatch
+    spatial, kernel, padding, dilation, groups, keep, max_waste, numba, monkeypatch
 ):
+    if numba and not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    monkeypatch.setattr(_jit, "numba_available", lambda: numba)
     monkeypatch.setattr(K, "WIDE_MAX_WASTE", max_waste)
     out = K._padded_out(spatial, kernel, (1, 1), padding, dilation)
     rows = K._row_shifted_applies(spatial, kernel, (1, 1), padding, dilation, out)
@@ -119,6 +124,30 @@ def test_forward_columns_both_ways_match_the_reference(
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     y0 = R.conv(x, w, None, *args)
     np.testing.assert_allclose(np.vdot(y0, g), np.vdot(w, grad_w), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "spatial,kernel,stride,padding,dilation",
+    [
+        ((9, 8), (3, 2), (1, 1), ((1, 2), (0, 1)), (1, 1)),
+        ((10, 9), (3, 3), (1, 1), ((2, 2), (2, 2)), (2, 3)),
+        ((28, 28), (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),  # LeNet's conv1
+        ((11, 13), (3, 4), (2, 3), ((1, 1), (3, 2)), (2, 1)),  # strides: the strided copy
+        ((5, 6), (2, 5), (1, 1), ((4, 4), (6, 6)), (1, 3)),  # rows and columns all padding
+    ],
+)
+def test_numba_columns_match_the_strided_view(spatial, kernel, stride, padding, dilation, dtype):
+    if not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    rng = np.random.default_rng(sum(spatial) + sum(stride))
+    x = rng.standard_normal((5, 3, *spatial)).astype(dtype)
+    out = K._padded_out(spatial, kernel, stride, padding, dilation)
+    view = K._windows(K._pad_zeros(x, padding), kernel, stride, dilation, out)
+    geometry = np.array([*kernel, *stride, *(lo for lo, _ in padding), *dilation, *out], np.int64)
+    cols = np.full((3, 3 * math.prod(kernel) * math.prod(out)), np.nan, dtype)
+    K._nb_im2col_2d(x, 2, cols, geometry)  # samples 2, 3 and 4
+    np.testing.assert_array_equal(cols.reshape(3, -1), view[2:].reshape(3, -1))
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -323,7 +352,8 @@ def test_columns_whose_rows_are_4kib_long_are_padded_and_still_right(keep):
     windows = K._Wide((514,), (3,), ((0, 0),), (1,), (512,)).columns(
         K._Wide((514,), (3,), ((0, 0),), (1,), (512,)).flat_input(x)
     )
-    padded = K._copy_columns(windows)
+    padded = K._column_buffer(windows.shape, windows.dtype)
+    np.copyto(padded, windows)
     assert padded.strides[-2] == (512 + 8) * 8  # rows spaced 64 bytes wider
     np.testing.assert_array_equal(padded, windows)
     workspace = {} if keep else None
