@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from convlab.bench import BenchOptions, format_report, run_benchmarks, select_workloads
-from convlab.bench.runner import _max_rel_diff
-from convlab.bench.workloads import ALIASES, WORKLOADS
+from convlab.bench.runner import _max_rel_diff, _time_case
+from convlab.bench.workloads import ALIASES, WORKLOADS, Case
 
 CONVLAB = [sys.executable, "-m", "convlab.cli.main"]
-TINY = ["--repeats", "1", "--warmup", "1", "--scale", "0.02", "--pause", "0", "--gemm-size", "64"]
+TINY = ["--repeats", "1", "--warmup", "1", "--warmup-time", "0", "--scale", "0.02", "--pause", "0"]
+TINY += ["--gemm-size", "64"]
 
 FORWARD = ["W1a", "W1b", "W1c", "W1d", "W1e", "W1f", "W3", "W4", "W5"]
 EXPECTED = {*FORWARD, "W2", "W6i", "W6ii"} | {f"{n}-bwd" for n in FORWARD if n != "W1b"}
@@ -254,10 +256,26 @@ def test_without_torch_the_table_has_convlab_columns_only(monkeypatch, capsys):
 def test_no_torch_option_reports_convlab_alone():
     report = run_benchmarks(
         BenchOptions(only=["W6ii"], repeats=1, warmup=1, scale=0.01, use_torch=False, pause=0,
-                     gemm_size=64, memory=True)
+                     gemm_size=64, memory=True, warmup_seconds=0)
     )  # fmt: skip
     (row,) = report["workloads"]
     assert row["torch_ms"] is None and row["ratio"] is None and row["convlab_rate"] > 0
     assert report["settings"]["torch"] is False and report["geomean_ratio"] is None
     assert report["memory"]["torch"] is None and report["memory"]["ratio"] is None
     assert "--no-torch" in format_report(report)
+
+
+@pytest.mark.parametrize("seconds,least", [(0.0, 3), (0.06, 6)])
+def test_warm_up_runs_its_calls_and_at_least_its_time(seconds, least):
+    calls = []
+
+    def run():
+        calls.append(1)
+        time.sleep(0.01)
+
+    times, outputs = _time_case(Case(run, lambda: [np.ones(2)]), 2, 3, seconds)
+    warm = len(calls) - 2
+    assert len(times) == 2 and np.array_equal(outputs[0], np.ones(2))
+    assert warm >= least
+    if seconds == 0:
+        assert warm == 3  # the calls alone

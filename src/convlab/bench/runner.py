@@ -50,6 +50,8 @@ class BenchOptions:
         threads: threads for every library (default 2, or fewer cores).
         repeats: timed calls per library; the median is reported.
         warmup: untimed calls first (the first one's outputs are compared).
+        warmup_seconds: and the warm-up goes on until this long has passed (see
+            ``_time_case``).
         scale: multiplies every batch size (at least 1 sample), for quick runs.
         use_torch: time PyTorch too, when it is installed.
         memory: measure the peak RSS of W1b forward+backward; None: only in a full run.
@@ -62,6 +64,7 @@ class BenchOptions:
     threads: int | None = None
     repeats: int = 11
     warmup: int = 5  # allocator and JIT caches settle in a few calls, for both libraries
+    warmup_seconds: float = 0.2
     scale: float = 1.0
     use_torch: bool = True
     memory: bool | None = None
@@ -104,15 +107,27 @@ def select_workloads(only: Iterable[str] | None) -> list[Workload]:
 # -- timing ------------------------------------------------------------------------------------
 
 
-def _time_case(case: Case, repeats: int, warmup: int) -> tuple[list[float], list[np.ndarray]]:
-    """Seconds of each timed call, and copies of the outputs of the first (warm-up) call."""
+def _time_case(
+    case: Case, repeats: int, warmup: int, warmup_seconds: float = 0.0
+) -> tuple[list[float], list[np.ndarray]]:
+    """Seconds of each timed call, and copies of the outputs of the first (warm-up) call.
+
+    The warm-up is ``warmup`` calls and at least ``warmup_seconds``: on the 2-vCPU VM this was
+    tuned on, the first 50-80 ms of work after the process idled 0.3 s or more (the pause
+    between blocks) ran at half speed, whatever the library (a 1x1 convolution, 1.2 ms warm:
+    2.25 ms for its first 36 calls after a 1 s sleep; 1.25 ms after 0.1 s of busy-waiting).
+    A fixed number of calls left short workloads timed entirely in that slow stretch.
+    """
     outputs: list[np.ndarray] = []
-    for i in range(max(1, warmup)):
+    start = time.perf_counter()
+    i = 0
+    while i < max(1, warmup) or time.perf_counter() - start < warmup_seconds:
         if case.prepare is not None:
             case.prepare()
         case.run()
         if i == 0:
             outputs = [np.array(a, copy=True) for a in case.outputs()]
+        i += 1
     times = []
     gc.disable()  # a cyclic collection inside one call would count against that library
     try:
@@ -169,7 +184,7 @@ class _Progress:
 
 
 def _gemm(
-    size: int, repeats: int, warmup: int, torch: Any, pause: float, count: int
+    size: int, repeats: int, warmup: int, torch: Any, pause: float, count: int, seconds: float
 ) -> dict[str, Any]:
     """The float32 matrix-product ceiling: NumPy's BLAS on ``count`` threads (and torch.mm).
 
@@ -182,7 +197,8 @@ def _gemm(
     c = np.empty((size, size), np.float32)
     flops = 2.0 * size**3
     with convlab_threads.blas_threads(count):
-        times, _ = _time_case(Case(lambda: np.matmul(a, b, out=c), lambda: []), repeats, warmup)
+        case = Case(lambda: np.matmul(a, b, out=c), lambda: [])
+        times, _ = _time_case(case, repeats, warmup, seconds)
     ms = _median_ms(times)
     row: dict[str, Any] = {
         "size": size,
@@ -195,7 +211,8 @@ def _gemm(
     if torch is not None:
         time.sleep(pause)
         ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty(size, size)
-        times, _ = _time_case(Case(lambda: torch.mm(ta, tb, out=tc), lambda: []), repeats, warmup)
+        case = Case(lambda: torch.mm(ta, tb, out=tc), lambda: [])
+        times, _ = _time_case(case, repeats, warmup, seconds)
         row["torch_ms"] = _median_ms(times)
         row["torch_gflops"] = flops / row["torch_ms"] / 1e6
         time.sleep(pause)
@@ -207,7 +224,7 @@ def _run_library(
 ) -> tuple[dict[str, Any], list[np.ndarray] | None]:
     try:
         case = workload.build(library, data, torch)
-        times, outputs = _time_case(case, options.repeats, options.warmup)
+        times, outputs = _time_case(case, options.repeats, options.warmup, options.warmup_seconds)
     except Exception as error:  # a broken kernel fails its row, not the whole run
         return {"error": f"{type(error).__name__}: {error}"}, None
     ms = _median_ms(times)
@@ -285,7 +302,15 @@ def run_benchmarks(options: BenchOptions | None = None) -> dict[str, Any]:
     progress = _Progress(options.progress, len(workloads) + 1 + bool(measure_memory))
 
     progress.show(1, f"GEMM ceiling {options.gemm_size}x{options.gemm_size}")
-    gemm = _gemm(options.gemm_size, options.repeats, options.warmup, torch, options.pause, threads)
+    gemm = _gemm(
+        options.gemm_size,
+        options.repeats,
+        options.warmup,
+        torch,
+        options.pause,
+        threads,
+        options.warmup_seconds,
+    )
     rows = []
     for index, workload in enumerate(workloads, start=2):
         progress.show(index, f"{workload.name}: {workload.description}")
@@ -320,6 +345,7 @@ def run_benchmarks(options: BenchOptions | None = None) -> dict[str, Any]:
             "only": list(options.only) if options.only else None,
             "torch": torch is not None,
             "pause_s": options.pause,
+            "warmup_s": options.warmup_seconds,
             "mismatch_tolerance": MISMATCH_TOLERANCE,
         },
         "gemm": gemm,

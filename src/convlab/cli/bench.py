@@ -68,6 +68,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "settle; the first one's outputs are compared (default 5)",
     )
     parser.add_argument(
+        "--warmup-time",
+        type=_non_negative_float,
+        default=0.2,
+        metavar="S",
+        help="and warm up for at least S seconds: after an idle pause this machine runs its "
+        "first ~80 ms of work at half speed (default 0.2)",
+    )
+    parser.add_argument(
         "--scale",
         type=positive_float,
         default=1.0,
@@ -148,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         threads=threads,
         repeats=args.repeats,
         warmup=args.warmup,
+        warmup_seconds=args.warmup_time,
         scale=args.scale,
         use_torch=not args.no_torch,
         memory=args.memory,
