@@ -343,6 +343,51 @@ def test_wide_input_gradient_both_ways(c_out, n_spatial):
     np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "spatial,kernel,padding,dilation",
+    [
+        ((14, 14), (5, 5), ((0, 0), (0, 0)), (1, 1)),  # LeNet conv2
+        ((12, 11), (3, 4), ((2, 1), (0, 3)), (2, 1)),
+        ((30,), (7,), ((3, 3),), (1,)),  # conv1d (W4)
+        ((17,), (4,), ((0, 5),), (3,)),
+    ],
+)
+def test_shifted_input_gradient_by_numba_equals_numpy_passes(
+    spatial, kernel, padding, dilation, dtype, monkeypatch
+):
+    if not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    rng = np.random.default_rng(sum(spatial) + len(kernel))
+    n, c_in, c_out = 7, 6, 4  # 4 output channels: the shifted gradient is chosen
+    x = rng.standard_normal((n, c_in, *spatial)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, *kernel)).astype(dtype)
+    stride = (1,) * len(kernel)
+    args = (stride, padding, dilation, 1)
+    y = R.conv(x.astype(np.float64), w.astype(np.float64), None, *args)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)  # split over threads too
+    monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one sample per chunk
+    by_numba = K._conv_input_grad(g, w, x.shape, *args)
+    with monkeypatch.context() as patch:
+        patch.setattr(_jit, "numba_available", lambda: False)
+        by_numpy = K._conv_input_grad(g, w, x.shape, *args)
+    np.testing.assert_array_equal(by_numba, by_numpy)  # the same sums in the same order
+    with monkeypatch.context() as patch:  # im2col's col2im, in float64: no wide layout at all
+        patch.setattr(K, "_wide_geometry", lambda *args: None)
+        exact = K._conv_input_grad(g.astype(np.float64), w.astype(np.float64), x.shape, *args)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(by_numba, exact, rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, by_numba), rtol=tol)
+    # into a target that is not contiguous (a reshape would copy): written back in place
+    out_spatial = y.shape[2:]
+    wide = K._wide_geometry(spatial, kernel, stride, padding, dilation, out_spatial)
+    assert wide is not None  # the layout the shifted gradient needs
+    target = np.full((n, 2 * c_in, *spatial), np.nan, dtype)[:, ::2]
+    wide.input_grad_numba(g, w, target)
+    np.testing.assert_array_equal(target, by_numpy)
+
+
 @pytest.mark.parametrize("keep", [True, False])
 def test_columns_whose_rows_are_4kib_long_are_padded_and_still_right(keep):
     rng = np.random.default_rng(9)

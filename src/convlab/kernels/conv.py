@@ -268,6 +268,93 @@ class _Wide:
             acc[:, :, start : start + span] += cols[:, r]
         out += self._inside(acc)
 
+    def input_grad_numba(self, g: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`input_grad` of the narrow ``g`` ``(N, C_out, *out)`` into ``out`` (which it
+        overwrites) for 1-d and 2-d layers, the shifts and the fold each one numba pass: two
+        calls where NumPy makes ~2k + 4 passes (LeNet conv2's input-gradient, one thread: 0.88 ->
+        0.75 ms; W4-bwd 30.0 -> 27.9 ms)."""
+        n, c_out = g.shape[:2]
+        c_in = weight.shape[1]
+        last, step = self.kernel[-1], self.steps[-1]
+        span = self.length + (last - 1) * step
+        row = self.padded[-1]
+        g4 = g.reshape(n, c_out, -1, g.shape[-1])  # 1-d: one row
+        shifted = np.empty((n, c_out, last, span), g.dtype)
+        _nb_shift_gradient(np.ascontiguousarray(g4), shifted, row, step)
+        rest = math.prod(self.kernel[:-1])
+        w = weight.reshape(c_out, c_in, rest, last).transpose(2, 1, 0, 3)
+        cols = np.matmul(w.reshape(rest * c_in, c_out * last), shifted.reshape(n, -1, span))
+        starts = np.array(self.offsets[::last], np.int64)
+        lows = [lo for lo, _ in self.padding]
+        shape4 = (n, c_in, math.prod(out.shape[2:-1]), out.shape[-1])  # 1-d: one row
+        contiguous = out.flags.c_contiguous  # then the reshape is a view of out
+        target = out.reshape(shape4) if contiguous else np.empty(shape4, out.dtype)
+        low_h = lows[0] if len(lows) == 2 else 0
+        _nb_fold_rows(cols.reshape(n, rest, c_in, span), starts, target, row, low_h, lows[-1])
+        if not contiguous:
+            out[...] = target.reshape(out.shape)
+
+
+@_jit.kernel()
+def _nb_shift_gradient(g, shifted, row, step):  # pragma: no cover - numba
+    """``shifted[n, o, j]``: ``g[n, o]`` (``(H, W)``) laid on rows ``row`` long from position
+    ``j * step`` on, zeros elsewhere: the ``k`` shifted wide copies of :meth:`_Wide.input_grad`
+    written in one pass from the narrow ``g`` (no widened copy). Flat arrays and unsigned
+    indices, as in :func:`_nb_im2col_2d`."""
+    n, c, h, w = g.shape
+    last, span = shifted.shape[2], shifted.shape[3]
+    gf, sf = g.reshape(g.size), shifted.reshape(shifted.size)
+    zero, one = sf.dtype.type(0), np.uint64(1)
+    for plane in range(n * c):
+        src0 = plane * h * w
+        for j in range(last):
+            dst0 = np.uint64((plane * last + j) * span)
+            t = np.uint64(0)
+            while t < np.uint64(span):
+                sf[dst0 + t] = zero
+                t += one
+            for y in range(h):
+                d = dst0 + np.uint64(j * step + y * row)
+                src = np.uint64(src0 + y * w)
+                t = np.uint64(0)
+                while t < np.uint64(w):
+                    sf[d + t] = gf[src + t]
+                    t += one
+
+
+@_jit.kernel()
+def _nb_fold_rows(cols, starts, out, row, low_h, low_w):  # pragma: no cover - numba
+    """``out[n, c]`` (``(H, W)``, overwritten) = the sum over kernel rows ``r`` of
+    ``cols[n, r, c]`` placed at flat padded offset ``starts[r]``, read inside the padding
+    (``low_h``, ``low_w``): :meth:`_Wide.input_grad`'s fold and crop in one pass, adding in
+    the same order as the NumPy passes (so the same numbers)."""
+    n, rest, c, span = cols.shape
+    h, w = out.shape[2], out.shape[3]
+    cf, of = cols.reshape(cols.size), out.reshape(out.size)
+    zero, one = of.dtype.type(0), np.uint64(1)
+    for s in range(n):
+        for ch in range(c):
+            out0 = np.uint64((s * c + ch) * h * w)
+            t = np.uint64(0)
+            while t < np.uint64(h * w):
+                of[out0 + t] = zero
+                t += one
+            for r in range(rest):
+                col0 = ((s * rest + r) * c + ch) * span
+                for y in range(h):
+                    k0 = (y + low_h) * row + low_w - starts[r]
+                    first = max(0, -k0)
+                    stop = min(w, span - k0)
+                    if stop <= first:
+                        continue
+                    d = out0 + np.uint64(y * w + first)
+                    src = np.uint64(col0 + k0 + first)
+                    m = np.uint64(stop - first)
+                    t = np.uint64(0)
+                    while t < m:
+                        of[d + t] += cf[src + t]
+                        t += one
+
 
 class _PhaseFold:
     """col2im of a strided convolution as stride-1 folds on the stride's phase grids.
@@ -659,7 +746,7 @@ def _conv_input_grad(
     layout = wide if wide is not None else phases
     positions = layout.length if layout is not None else math.prod(out_spatial)
     w_t = weight.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
-    grad_x = np.zeros(input_shape, np.result_type(grad_out, weight))
+    dtype = np.result_type(grad_out, weight)
     sample_bytes = c_in * math.prod(kernel) * positions * grad_out.itemsize
     # Shifted gradient (Wide.input_grad) when its k shifted copies of g move less memory than
     # the k-fold larger columns and their k extra fold passes: k C_out < 2 C_in rest (k - 1),
@@ -667,9 +754,19 @@ def _conv_input_grad(
     last, rest = kernel[-1], math.prod(kernel[:-1])
     shifted = wide is not None and groups == 1 and last > 1
     shifted = shifted and last * c_out < 2 * c_in * rest * (last - 1)
+    numba = shifted and len(kernel) <= 2 and dtype == grad_out.dtype
+    numba = numba and dtype in (np.float32, np.float64) and _jit.numba_available()
+    # The numba passes write every element; the NumPy ones add onto zeros.
+    grad_x = (np.empty if numba else np.zeros)(input_shape, dtype)
 
     def part(samples: slice) -> None:
         g = grad_out[samples]
+        if numba:  # no widened copy of g; every element of grad_x is written
+            step = _chunk(len(g), sample_bytes)
+            for start in range(0, len(g), step):
+                rows = slice(start, min(start + step, len(g)))
+                wide.input_grad_numba(g[rows], weight, grad_x[samples][rows])
+            return
         g = layout.widen(g) if layout is not None else g
         g = g.reshape(len(g), groups, c_out // groups, positions)
         step = _chunk(len(g), sample_bytes)
