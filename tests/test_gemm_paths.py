@@ -150,6 +150,38 @@ def test_numba_columns_match_the_strided_view(spatial, kernel, stride, padding, 
     np.testing.assert_array_equal(cols.reshape(3, -1), view[2:].reshape(3, -1))
 
 
+@pytest.mark.parametrize("groups", [1, 2])  # the bias row is for groups == 1 only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_row_adds_the_bias_and_gives_its_gradient(groups, dtype, monkeypatch):
+    if not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)  # partial sums from two threads
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 2 * groups, 12, 12)).astype(dtype)
+    w = rng.standard_normal((3 * groups, 2, 5, 5)).astype(dtype)
+    b = rng.standard_normal(3 * groups).astype(dtype)
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), groups)  # row-shifted columns (LeNet's conv1)
+    assert K._row_shifted_applies((12, 12), (5, 5), *args[:3], (12, 12))
+    workspace = {}
+    with cl.conv_algorithm("gemm"):
+        y = K.conv_forward(x, w, b, *args, workspace)
+        assert (workspace["cols"].ndim == 3) == (groups == 1)  # (N, C k + 1, P): the ones row
+        g = rng.standard_normal(y.shape).astype(dtype)
+        grad_w = K.conv_backward_weight(x, g, w.shape, *args, workspace)
+        assert ("bias_grad" in workspace) == (groups == 1)
+        grad_b = K.conv_backward_bias(g, workspace)
+    assert workspace == {}  # everything taken
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, R.conv(x64, w64, b.astype(np.float64), *args), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_b, g64.sum(axis=(0, 2, 3)), rtol=tol, atol=tol)
+    assert grad_b.dtype == dtype and grad_b.shape == b.shape
+    y0 = R.conv(x64, w64, None, *args)
+    np.testing.assert_allclose(np.vdot(y0, g64), np.vdot(w64, grad_w), rtol=tol)
+    with cl.conv_algorithm("gemm"):  # without a workspace: no bias row kept, same gradients
+        np.testing.assert_allclose(K.conv_backward_weight(x, g, w.shape, *args), grad_w, rtol=tol)
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_chunks_over_the_batch_with_a_ragged_last_chunk(groups, stride, monkeypatch):

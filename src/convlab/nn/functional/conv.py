@@ -190,7 +190,7 @@ class ConvFunction(Function):
             grad_x = conv_kernels.conv_backward_input(g, weight, xb.shape, *ctx.args)
             grad_x = grad_x[0] if ctx.unbatched else grad_x
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = conv_kernels.conv_backward_bias(g)
+            grad_b = conv_kernels.conv_backward_bias(g, ctx.workspace)
         return grad_x, grad_w, grad_b
 
 
