@@ -182,6 +182,45 @@ def test_bias_row_adds_the_bias_and_gives_its_gradient(groups, dtype, monkeypatc
         np.testing.assert_allclose(K.conv_backward_weight(x, g, w.shape, *args), grad_w, rtol=tol)
 
 
+@pytest.mark.parametrize("policy", ["auto", "gemm", "benchmark"])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,groups",
+    [
+        ((6, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), 1),  # LeNet conv2: merged
+        ((5, 4, 9, 8), (6, 2, 3, 3), (2, 1), ((1, 1), (0, 2)), 2),
+        ((3, 8, 12, 12), (8, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), 8),  # depthwise: not gemm
+        ((4, 3, 30), (5, 3, 7), (1,), ((3, 3),), 1),
+    ],
+)
+def test_both_gradients_in_one_split_equal_the_separate_passes(
+    x_shape, w_shape, stride, padding, groups, policy, monkeypatch
+):
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)  # split even these small layers
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    dilation = (1,) * len(stride)
+    args = (stride, padding, dilation, groups)
+    with cl.conv_algorithm(policy):
+        kept, fresh = {}, {}
+        y = K.conv_forward(x, w, b, *args, kept)
+        K.conv_forward(x, w, b, *args, fresh)
+        g = rng.standard_normal(y.shape)
+        grad_x, grad_w = K.conv_backward(x, g, w, *args, kept)
+        grad_b = K.conv_backward_bias(g, kept)
+        separate_w = K.conv_backward_weight(x, g, w.shape, *args, fresh)
+        separate_x = K.conv_backward_input(g, w, x.shape, *args)
+        separate_b = K.conv_backward_bias(g, fresh)
+    np.testing.assert_allclose(grad_x, separate_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_w, separate_w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_b, separate_b, rtol=1e-12, atol=1e-12)
+    y0 = R.conv(x, w, None, *args)
+    np.testing.assert_allclose(np.vdot(y0, g), np.vdot(x, grad_x), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y0, g), np.vdot(w, grad_w), rtol=1e-10)
+    assert kept == {} and fresh == {}
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_chunks_over_the_batch_with_a_ragged_last_chunk(groups, stride, monkeypatch):

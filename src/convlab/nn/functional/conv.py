@@ -182,13 +182,16 @@ class ConvFunction(Function):
         xb, weight = ctx.saved_tensors
         g = grad_output[None] if ctx.unbatched else grad_output
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[1]:  # first, so that the kept columns are freed early
+        if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
+            grad_x, grad_w = conv_kernels.conv_backward(xb, g, weight, *ctx.args, ctx.workspace)
+        elif ctx.needs_input_grad[1]:
             grad_w = conv_kernels.conv_backward_weight(
                 xb, g, weight.shape, *ctx.args, ctx.workspace
             )
-        if ctx.needs_input_grad[0]:
+        elif ctx.needs_input_grad[0]:
             grad_x = conv_kernels.conv_backward_input(g, weight, xb.shape, *ctx.args)
-            grad_x = grad_x[0] if ctx.unbatched else grad_x
+        if grad_x is not None and ctx.unbatched:
+            grad_x = grad_x[0]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = conv_kernels.conv_backward_bias(g, ctx.workspace)
         return grad_x, grad_w, grad_b
