@@ -17,9 +17,14 @@ from convlab.kernels import reference as R
 from convlab.kernels import winograd as W
 
 
-@pytest.fixture
-def split(monkeypatch):
-    """Force every kernel to split its work; yields a setter for the thread count."""
+@pytest.fixture(params=["spin", "pool"])
+def split(request, monkeypatch):
+    """Force every kernel to split its work, handing parts to the spinning workers or to the
+    thread pool; yields a setter for the thread count."""
+    if request.param == "pool":
+        monkeypatch.setenv("CONVLAB_SPIN", "0")
+    elif not parallel._spin_available():
+        pytest.skip("spinning workers need numba on x86-64")
     before = threads.get_num_threads()
     monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)
     yield cl.set_num_threads
@@ -80,6 +85,38 @@ def test_an_error_in_any_part_is_raised_after_all_parts_finish(split):
     with pytest.raises(ValueError, match="second part failed"):
         parallel.run(fail_second, 4, 2)
     assert finished == [slice(0, 2)]
+
+
+def test_spinning_workers_go_to_sleep_and_wake_for_the_next_part(split):
+    import time
+
+    split(3)
+    expected = parallel.slices(9, 3)
+    assert parallel.run(lambda part: part, 9, 3) == expected
+    time.sleep(5 * parallel.SPIN_SECONDS)  # past the spin: the workers sleep now
+    assert parallel.run(lambda part: part, 9, 3) == expected
+    parallel.stop_spinning()  # as before numba's own parallel loops
+    assert parallel.run(lambda part: part, 9, 3) == expected
+
+
+def test_two_callers_at_once_both_get_their_results(split):
+    split(2)
+    errors = []
+
+    def caller(offset):
+        try:
+            for _ in range(200):
+                got = parallel.run(lambda part: [i + offset for i in range(8)[part]], 8, 2)
+                assert [v for chunk in got for v in chunk] == [i + offset for i in range(8)]
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    callers = [threading.Thread(target=caller, args=(k * 100,)) for k in range(2)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert errors == []
 
 
 def test_set_num_threads_holds_the_blas_at_one_thread():

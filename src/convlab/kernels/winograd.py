@@ -436,6 +436,7 @@ def _tiles(x, mat, step, lo_h, lo_w, th, tw, impl, buf=None):
         return _np_tiles(x, mat, step, lo_h, lo_w, th, tw)
     out = _buffer(buf, (mat.shape[0] ** 2, x.shape[1], x.shape[0] * th * tw), x.dtype)
     nbi = _block(x.shape[0], tw)
+    parallel.stop_spinning()  # numba's threads need the cores
     _nb_tiles(np.ascontiguousarray(x), mat.astype(x.dtype), step, lo_h, lo_w, th, tw, nbi, out)
     return out
 
@@ -445,6 +446,7 @@ def _untile(mm, at, n, th, tw, out, bias, impl):
         _np_untile(mm, at, n, th, tw, out, bias)
         return
     b = np.zeros(out.shape[1], out.dtype) if bias is None else bias.astype(out.dtype)
+    parallel.stop_spinning()
     _nb_untile(mm, at.astype(mm.dtype), th, tw, _block(n, tw), b, out)
 
 
