@@ -25,6 +25,8 @@ def split(request, monkeypatch):
         monkeypatch.setenv("CONVLAB_SPIN", "0")
     elif not parallel._spin_available():
         pytest.skip("spinning workers need numba on x86-64")
+    else:
+        monkeypatch.setattr(parallel, "SPIN_AFTER", 0)  # from the first split
     before = threads.get_num_threads()
     monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)
     yield cl.set_num_threads
@@ -91,6 +93,7 @@ def test_spinning_workers_go_to_sleep_and_wake_for_the_next_part(split):
     import time
 
     split(3)
+    parallel.run(lambda part: part, 9, 3)
     expected = parallel.slices(9, 3)
     assert parallel.run(lambda part: part, 9, 3) == expected
     time.sleep(5 * parallel.SPIN_SECONDS)  # past the spin: the workers sleep now
@@ -285,3 +288,20 @@ def test_numba_direct_kernels_split_over_convlab_threads(count, split):
     y0 = R.conv(x, w, None, *args)
     np.testing.assert_allclose(np.vdot(y0, g), np.vdot(x, gx), rtol=1e-10)
     np.testing.assert_allclose(np.vdot(y0, g), np.vdot(w, gw), rtol=1e-10)
+
+
+def test_the_first_splits_go_to_the_thread_pool(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)
+    monkeypatch.setattr(parallel, "SPIN_AFTER", 3)
+    monkeypatch.setattr(parallel, "_splits", 0)
+    before = threads.get_num_threads()
+    cl.set_num_threads(2)
+    try:
+        names = [
+            parallel.run(lambda part: threading.current_thread().name, 4, 2)[1] for _ in range(5)
+        ]
+    finally:
+        cl.set_num_threads(before)
+    assert all(not name.startswith("convlab-spin") for name in names[:3])
+    if parallel._spin_available():
+        assert all(name.startswith("convlab-spin") for name in names[3:])

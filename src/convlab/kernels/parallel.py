@@ -105,6 +105,11 @@ def _inside(fn: Callable[[slice], T], part: slice) -> T:
 # OpenMP threads do. ``CONVLAB_SPIN=0`` turns it off (the thread pool above then
 # hands the parts out).
 SPIN_SECONDS = 0.002
+# Splits before the workers start (the thread pool hands out the first ones): loading numba
+# and the spin costs ~0.25 s and 28-60 MiB once, which a process that only does a few
+# convolutions should not pay, and the spin only pays off on many small splits, as in training.
+SPIN_AFTER = 64
+_splits = 0
 _SLOT = 8  # int64s per flag: each on its own 64-byte cache line
 _spinning: _SpinWorkers | None = None
 _spin_lock = threading.Lock()  # one caller at a time; others run their parts on the pool
@@ -223,7 +228,9 @@ def run(fn: Callable[[slice], T], n: int, count: int) -> list[T]:
     pieces = slices(n, count)
     if count <= 1:
         return [fn(pieces[0])]
-    if _spin_available() and _spin_lock.acquire(blocking=False):
+    global _splits
+    _splits += 1
+    if _splits > SPIN_AFTER and _spin_available() and _spin_lock.acquire(blocking=False):
         try:
             return _spin_workers(count - 1).run(fn, pieces)
         finally:
