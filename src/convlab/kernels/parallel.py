@@ -102,8 +102,8 @@ def _inside(fn: Callable[[slice], T], part: slice) -> T:
 # every hand-off and every return. LeNet's epoch: 0.285 -> 0.277 s (medians of 20 epochs,
 # alternated; the hand-off 26 -> 14 us, the return 44 -> 7 us), at the price of the second
 # core spinning between the parts of a step (CPU time 0.43 -> 0.54 s an epoch), as PyTorch's
-# OpenMP threads do. ``CONVLAB_SPIN=0`` turns it off (the thread pool above then
-# hands the parts out).
+# OpenMP threads do. ``CONVLAB_SPIN=0`` turns it off (the thread pool above then hands the
+# parts out).
 SPIN_SECONDS = 0.002
 # Splits before the workers start (the thread pool hands out the first ones): loading numba
 # and the spin costs ~0.25 s and 28-60 MiB once, which a process that only does a few
