@@ -561,6 +561,28 @@ STRIDED_CASES = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "spatial,kernel,stride,padding,dilation,groups",
+    [case for case in STRIDED_CASES if len(case[0]) <= 2]
+    + [((9, 7), (2, 2), (3, 3), ((0, 0), (0, 0)), (1, 1), 1)],  # phases no tap reaches
+)
+def test_phase_fold_by_numba_equals_numpy_passes(
+    spatial, kernel, stride, padding, dilation, groups, dtype
+):
+    if not _jit.numba_available():
+        pytest.skip("numba not installed: pip install 'convlab[fast]'")
+    out_spatial = K._padded_out(spatial, kernel, stride, padding, dilation)
+    fold = K._PhaseFold(spatial, kernel, stride, padding, dilation, out_spatial)
+    rng = np.random.default_rng(sum(spatial) + sum(stride))
+    cols = rng.standard_normal((3, 4, math.prod(kernel), fold.length)).astype(dtype)
+    by_numpy = np.zeros((3, 4, *spatial), dtype)
+    fold.fold(cols, by_numpy)
+    by_numba = np.full((3, 4, *spatial), np.nan, dtype)  # every element is written
+    fold.fold_numba(cols, by_numba)
+    np.testing.assert_array_equal(by_numba, by_numpy)  # the same sums in the same order
+
+
 @pytest.mark.parametrize("spatial,kernel,stride,padding,dilation,groups", STRIDED_CASES)
 def test_strided_input_gradient_by_phases_matches_col2im(
     spatial, kernel, stride, padding, dilation, groups, monkeypatch

@@ -407,6 +407,70 @@ class _PhaseFold:
                 grid = flat[:, :, :grid_size].reshape(n, c, *self.grid)
                 out[pairs[0]] += grid[pairs[1]]
 
+    def fold_numba(self, cols: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`fold` for 1-d and 2-d layers in one numba pass that overwrites ``out``
+        (contiguous): every element is the sum of its phase's taps, added in the same order
+        as :meth:`fold` (so the same numbers). W3's fold: 3.0 -> 2.1 ms on one thread."""
+        lift = 2 - len(self.spatial)  # 1-d as 2-d with one row
+        grid = (1,) * lift + self.grid
+        stride = (1,) * lift + self.stride
+        lows = (0,) * lift + self.lows
+        phases = [(0,) * lift + phase for phase, _ in self.taps]
+        taps = np.full((stride[0] * stride[1], len(self.taps) + 1), -1, np.int64)
+        for j, (ph, pw) in enumerate(phases):  # per phase, its taps in order
+            row = taps[ph * stride[1] + pw]
+            row[np.argmax(row < 0)] = j
+        starts = np.array([start for _, start in self.taps], np.int64)
+        n, c = out.shape[:2]
+        assert out.flags.c_contiguous  # the reshape must be a view
+        out4 = out.reshape(n, c, -1, out.shape[-1])
+        geometry = np.array([*grid, *stride, *lows, self.length], np.int64)
+        _nb_phase_fold(cols.reshape(n, c, len(self.taps), -1), taps, starts, out4, geometry)
+
+
+@_jit.kernel()
+def _nb_phase_fold(cols, taps, starts, out, geometry):  # pragma: no cover - numba
+    """``out[n, c]`` (``(H, W)``, overwritten): on each stride phase, the sum of its taps'
+    columns ``cols[n, c, j]`` shifted by ``starts[j]`` on the phase grid, row by row into a
+    small accumulator and then to the phase's (strided) places in ``out``."""
+    grid_h, grid_w, st_h, st_w, lo_h, lo_w, length = geometry
+    n, c, n_taps, _ = cols.shape
+    h, w = out.shape[2], out.shape[3]
+    acc = np.empty(grid_w, out.dtype)
+    zero, one = out.dtype.type(0), np.uint64(1)
+    for s in range(n):
+        for ch in range(c):
+            src = cols[s, ch].reshape(cols.shape[2] * cols.shape[3])
+            dst = out[s, ch]
+            for rh in range(st_h):
+                for rw in range(st_w):
+                    phase_taps = taps[rh * st_w + rw]
+                    x0 = rw - lo_w  # output column of phase column 0
+                    q_lo = max(0, (st_w - 1 - x0) // st_w) if x0 < 0 else 0
+                    q_hi = min(grid_w, (w - 1 - x0) // st_w + 1) if w - 1 - x0 >= 0 else 0
+                    for qh in range(grid_h):
+                        y = qh * st_h + rh - lo_h
+                        if y < 0 or y >= h or q_hi <= q_lo:
+                            continue
+                        for q in range(q_lo, q_hi):
+                            acc[q] = zero
+                        k = 0
+                        while phase_taps[k] >= 0:
+                            j = phase_taps[k]
+                            base = qh * grid_w - starts[j]  # cols index of phase column 0
+                            first = max(q_lo, -base)
+                            stop = min(q_hi, length - base)
+                            if first < stop:
+                                a = np.uint64(j * length + base + first)
+                                m = np.uint64(stop - first)
+                                t = np.uint64(0)
+                                while t < m:
+                                    acc[np.uint64(first) + t] += src[a + t]
+                                    t += one
+                            k += 1
+                        for q in range(q_lo, q_hi):
+                            dst[y, q * st_w + x0] = acc[q]
+
 
 def _phase_slices(phase, steps, lows, sizes):
     """Where phase ``phase`` of a padded grid meets the unpadded array inside it.
@@ -798,10 +862,12 @@ def _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, g
     last, rest = kernel[-1], math.prod(kernel[:-1])
     shifted = wide is not None and groups == 1 and last > 1
     shifted = shifted and last * c_out < 2 * c_in * rest * (last - 1)
-    numba = shifted and len(kernel) <= 2 and dtype == grad_out.dtype
-    numba = numba and dtype in (np.float32, np.float64) and _jit.numba_available()
+    compiled = len(kernel) <= 2 and dtype == grad_out.dtype
+    compiled = compiled and dtype in (np.float32, np.float64) and _jit.numba_available()
+    numba = shifted and compiled
+    phase_numba = phases is not None and compiled
     # The numba passes write every element; the NumPy ones add onto zeros.
-    grad_x = (np.empty if numba else np.zeros)(input_shape, dtype)
+    grad_x = (np.empty if numba or phase_numba else np.zeros)(input_shape, dtype)
 
     def part(samples: slice) -> None:
         g = grad_out[samples]
@@ -823,6 +889,8 @@ def _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, g
             cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
             if wide is not None:
                 wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
+            elif phase_numba:
+                phases.fold_numba(cols.reshape(len(cols), c_in, -1, positions), target)
             elif phases is not None:
                 phases.fold(cols.reshape(len(cols), c_in, -1, positions), target)
             else:
