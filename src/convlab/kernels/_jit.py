@@ -17,7 +17,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["kernel", "numba_available", "prange", "require_numba", "set_jit_threads"]
+__all__ = [
+    "compiled_for",
+    "kernel",
+    "numba_available",
+    "prange",
+    "require_numba",
+    "set_jit_threads",
+]
 
 # Plain ``range`` until numba is loaded; then ``numba.prange``, which numba recognises as a
 # parallel loop when it resolves ``_jit.prange`` inside a kernel at compile time.
@@ -39,6 +46,12 @@ def numba_available() -> bool:
     if _available is None:
         _available = importlib.util.find_spec("numba") is not None
     return _available
+
+
+def compiled_for(dtype) -> bool:
+    """Whether the numba kernels run on arrays of ``dtype``: numba is installed and the dtype is
+    float32 or float64, the ones they are written for (numba has no float16)."""
+    return str(dtype) in ("float32", "float64") and numba_available()
 
 
 def require_numba():

@@ -33,7 +33,7 @@ import itertools
 
 import numpy as np
 
-from convlab.kernels import _jit, parallel
+from convlab.kernels import _flat, _jit, parallel
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -178,40 +178,8 @@ def _np_backward_weight(x, grad_out, weight_shape, stride, padding, dilation, gr
 # (a*dil % s, ...) at a constant offset (a*dil // s, ...), so a whole (H_out, Wq) slab, rows
 # flattened, is ONE contiguous multiply-add ``acc[p] += w * xq[start + p]`` that LLVM vectorises
 # (fastmath stays off: no reassociation, same rounding as NumPy). The Wq - W_out extra columns per
-# row are computed and dropped. Hot loops index flat arrays with unsigned offsets: a signed index
-# makes numba wrap negative values around, and that per-element select stops vectorisation.
-
-
-@_jit.kernel()
-def _nb_copy(dst, d0, d_step, src, s0, s_step, count):  # pragma: no cover - numba
-    """``dst[d0 + t*d_step] = src[s0 + t*s_step]`` for ``t < count`` (flat arrays)."""
-    d, s, t, m, one = np.uint64(d0), np.uint64(s0), np.uint64(0), np.uint64(count), np.uint64(1)
-    if d_step == 1 and s_step == 1:
-        while t < m:
-            dst[d + t] = src[s + t]
-            t += one
-    else:
-        ds, ss = np.uint64(d_step), np.uint64(s_step)
-        while t < m:
-            dst[d + t * ds] = src[s + t * ss]
-            t += one
-
-
-@_jit.kernel()
-def _nb_fill(dst, d0, count, value):  # pragma: no cover - numba
-    d, t, m, one = np.uint64(d0), np.uint64(0), np.uint64(count), np.uint64(1)
-    while t < m:
-        dst[d + t] = value
-        t += one
-
-
-@_jit.kernel()
-def _nb_axpy(dst, d0, src, s0, count, alpha):  # pragma: no cover - numba
-    """``dst[d0 + t] += alpha * src[s0 + t]`` for ``t < count``."""
-    d, s, t, m, one = np.uint64(d0), np.uint64(s0), np.uint64(0), np.uint64(count), np.uint64(1)
-    while t < m:
-        dst[d + t] += alpha * src[s + t]
-        t += one
+# row are computed and dropped. Hot loops index flat arrays with unsigned offsets (see
+# convlab.kernels._flat).
 
 
 @_jit.kernel()
@@ -285,7 +253,7 @@ def _nb_tree_sum(a):  # pragma: no cover - numba
     m = a.shape[0]
     while m > 16:
         h = m // 2
-        _nb_axpy(a, 0, a, m - h, h, a.dtype.type(1))
+        _flat.axpy(a, 0, a, m - h, h, a.dtype.type(1))
         m -= h
     total = 0.0
     for p in range(m):
@@ -318,15 +286,15 @@ def _nb_phases(x, n, c, xq, q0, geo, to_phases):  # pragma: no cover - numba
                         zh = s_h * v + ph - lo_h
                         inside = 0 <= zd < size_d and 0 <= zh < size_h and r1 > r0
                         if to_phases and not inside:
-                            _nb_fill(xq, row, wq, 0)
+                            _flat.fill(xq, row, wq, 0)
                         elif to_phases:
-                            _nb_fill(xq, row, r0, 0)
+                            _flat.fill(xq, row, r0, 0)
                             src = plane + (zd * size_h + zh) * size_w + first
-                            _nb_copy(xq, row + r0, 1, xf, src, s_w, r1 - r0)
-                            _nb_fill(xq, row + r1, wq - r1, 0)
+                            _flat.copy(xq, row + r0, 1, xf, src, s_w, r1 - r0)
+                            _flat.fill(xq, row + r1, wq - r1, 0)
                         elif inside:
                             dst = plane + (zd * size_h + zh) * size_w + first
-                            _nb_copy(xf, dst, s_w, xq, row + r0, 1, r1 - r0)
+                            _flat.copy(xf, dst, s_w, xq, row + r0, 1, r1 - r0)
                         row += wq
 
 
@@ -340,8 +308,8 @@ def _nb_widen(g, n, o, gq, q0, wq, stride):  # pragma: no cover - numba
     for i in range(out_d):
         row = q0 + i * stride
         for _ in range(out_h):
-            _nb_copy(gq, row, 1, gf, src, 1, out_w)
-            _nb_fill(gq, row + out_w, wq - out_w, 0)
+            _flat.copy(gq, row, 1, gf, src, 1, out_w)
+            _flat.fill(gq, row + out_w, wq - out_w, 0)
             row += wq
             src += out_w
 
@@ -362,7 +330,7 @@ def _nb_unwiden(yf, y0, acc, p0, count, wq, out_w):  # pragma: no cover - numba
         q = p - j * wq
         seg = min(wq - q, end - p)
         if q < out_w:
-            _nb_copy(yf, y0 + j * out_w + q, 1, acc, p - p0, 1, min(seg, out_w - q))
+            _flat.copy(yf, y0 + j * out_w + q, 1, acc, p - p0, 1, min(seg, out_w - q))
         p += seg
 
 
@@ -393,7 +361,7 @@ def _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task):  # pra
             y0 = ((n * c_out + o) * out_d + i) * out_h * out_w
             for p0 in range(0, length, _BLOCK):
                 count = min(_BLOCK, length - p0)
-                _nb_fill(acc, 0, count, b[o])
+                _flat.fill(acc, 0, count, b[o])
                 for ci in range(cig):
                     for t in range(n_taps):
                         start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
@@ -437,7 +405,7 @@ def _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task):  
                 z0 = (ph * dq + u) * slab
                 for p0 in range(0, slab, _BLOCK):
                     count = min(_BLOCK, slab - p0)
-                    _nb_fill(gxq, z0 + p0, count, 0)
+                    _flat.fill(gxq, z0 + p0, count, 0)
                     for co in range(cog):
                         used = 0
                         for t in range(n_taps):
@@ -449,7 +417,7 @@ def _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task):  
                             used += 1
                         _nb_taps(gxq, z0 + p0, gq, offs, wts, used, count)
         c = grp * cig + ci
-        _nb_fill(gxf, (n * c_in + c) * plane, plane, 0)
+        _flat.fill(gxf, (n * c_in + c) * plane, plane, 0)
         _nb_phases(gx, n, c, gxq, 0, geo, False)
 
 

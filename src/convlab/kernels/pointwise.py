@@ -33,11 +33,11 @@ def _zero_block(dtype: np.dtype) -> np.ndarray:
 
 def _use_numba(*arrays: np.ndarray) -> bool:
     first = arrays[0]
-    if first.size < NUMBA_MIN_SIZE or first.dtype not in (np.float32, np.float64):
+    if first.size < NUMBA_MIN_SIZE:
         return False
     if not all(a.flags.c_contiguous and a.dtype == first.dtype for a in arrays):
         return False
-    return _jit.numba_available()
+    return _jit.compiled_for(first.dtype)
 
 
 @_jit.kernel()

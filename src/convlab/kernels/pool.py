@@ -231,9 +231,7 @@ def _numba_tiles(a, kernel, stride, padding, dilation, out_spatial, spatial=None
     if tuple(out_spatial) != tuple(s // k for s, k in zip(spatial, kernel)):
         return False  # ceil mode's extra window
     size = math.prod(a.shape[:-2]) * math.prod(spatial)
-    if size < NUMBA_MIN_SIZE or a.dtype not in (np.float32, np.float64):
-        return False
-    return math.prod(kernel) <= 256 and _jit.numba_available()
+    return size >= NUMBA_MIN_SIZE and math.prod(kernel) <= 256 and _jit.compiled_for(a.dtype)
 
 
 def max_pool_numba_tiles(x: np.ndarray, kernel: Ints) -> bool:
