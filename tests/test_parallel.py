@@ -214,19 +214,27 @@ def test_conv_transpose_split_over_threads(count, split):
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("impl", ["numpy", "numba"])
 @pytest.mark.parametrize("tile", [2, 4])
-def test_winograd_products_split_over_threads(tile, split):
+@pytest.mark.parametrize("chunk_tiles", [1, 10**6])
+def test_winograd_pipeline_splits_over_threads(tile, impl, chunk_tiles, split, monkeypatch):
+    """Each thread runs transforms and products on its own images: one image per chunk, or
+    all of them in one."""
+    if impl == "numba" and not W._jit.numba_available():
+        pytest.skip("numba is not installed")
     rng = np.random.default_rng(tile)
-    x = rng.standard_normal((3, 4, 9, 10))
+    x = rng.standard_normal((7, 4, 9, 10))
     w = rng.standard_normal((5, 4, 3, 3))
-    padding = ((1, 1), (1, 1))
+    padding = ((1, 1), (1, 0))
+    monkeypatch.setattr(W, "CHUNK_TILES", chunk_tiles)
     split(3)
-    y = W.winograd_conv2d_forward(x, w, None, padding, tile, impl="numpy")
+    y = W.winograd_conv2d_forward(x, w, None, padding, tile, impl=impl)
     ref = R.conv(x, w, None, (1, 1), padding, (1, 1), 1)
     np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
     g = rng.standard_normal(ref.shape)
-    gw = W.winograd_conv2d_backward_weight(x, g, padding, tile, impl="numpy")
-    np.testing.assert_allclose(np.vdot(ref, g), np.vdot(w, gw), rtol=1e-10)
+    gw = W.winograd_conv2d_backward_weight(x, g, padding, tile, impl=impl)
+    gw_ref = K.conv_backward_weight(x, g, w.shape, (1, 1), padding, (1, 1), 1)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("m,k,n", [(7, 5, 3), (2, 4, 9), (1, 3, 1)])

@@ -205,9 +205,9 @@ class _SpinWorkers:
 
 
 def stop_spinning() -> None:
-    """Send spinning workers to sleep now: before kernels that run on other threads (numba's
-    parallel loops), which would otherwise share the cores with the spinning (W1b's Winograd
-    transforms: 7.6 -> 10.1 ms)."""
+    """Send spinning workers to sleep now: before work on other threads (numba's parallel
+    loops, say), which would otherwise share the cores with the spinning (W1b's Winograd
+    transforms, when they ran on numba's threads: 7.6 -> 10.1 ms)."""
     if _spinning is not None:
         _spinning.flags[_spinning.stop] = 1
 

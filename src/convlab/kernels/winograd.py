@@ -12,13 +12,14 @@ transform point ``t`` (``a^2 = 16`` or ``36`` of them)::
     M[t] = U[t] @ V[t],   U[t]: (C_out, C_in) transformed weights,
                           V[t]: (C_in, tiles) transformed input tiles
 
-so a call is: transform the weights once, transform the input tiles, ONE batched ``np.matmul``
-(per chunk of about 1600 tiles of the batch), transform back. F(2x2) does 2.25x fewer
+so a call is: transform the weights once, then per chunk of about 1600 tiles of the batch,
+transform the input tiles, ONE batched ``np.matmul``, transform back; convlab's threads each take
+a slice of the batch through all three steps. F(2x2) does 2.25x fewer
 multiplications than direct convolution, F(4x4) 4x; the transforms are memory-bound passes over
 the data, done here either by
 
-- ``"numba"``: compiled loops (the optional ``fast`` extra), parallel over (channel, block of
-  images) tasks, with separable 1-d transforms whose loops run along long contiguous rows (LLVM
+- ``"numba"``: compiled loops (the optional ``fast`` extra) over (channel, block of images)
+  tasks, with separable 1-d transforms whose loops run along long contiguous rows (LLVM
   vectorises them) and the bias added in the output pass; or
 - ``"numpy"``: one strided copy of the overlapping tiles and one Kronecker-product GEMM
   ``(a^2, a^2) @ (a^2, C * tiles)`` (and the same on the way back);
@@ -243,15 +244,14 @@ def _np_untile(mm, at, n, th, tw, out, bias):
 
 
 # numba (the optional ``fast`` extra). Work is split into tasks of (one channel, a block of
-# images), run in parallel. Within a task the block's images sit side by side in one zero-padded
-# scratch buffer, so every loop runs along a long contiguous row, or along a row read or written
-# with a constant stride equal to the tile step, which LLVM vectorises; the 1-d transforms are
-# done one output row at a time with the matrix entries held in scalars. Loops index views by
-# the loop variable alone, so that numba drops its negative-index checks (which stop LLVM from
-# vectorising). Tiles of a block are numbered (i, n, j) (tile row, image, tile column): the
-# input transform writes them in that order, the output transform reads them in that order with
-# the same blocking. Every output element is written by exactly one task, so results do not
-# depend on the thread count.
+# images), run one after the other on the calling thread. Within a task the block's images sit
+# side by side in one zero-padded scratch buffer, so every loop runs along a long contiguous
+# row, or along a row read or written with a constant stride equal to the tile step, which LLVM
+# vectorises; the 1-d transforms are done one output row at a time with the matrix entries held
+# in scalars. Loops index views by the loop variable alone, so that numba drops its
+# negative-index checks (which stop LLVM from vectorising). Tiles of a block are numbered
+# (i, n, j) (tile row, image, tile column): the input transform writes them in that order, the
+# output transform reads them in that order with the same blocking.
 
 
 @_jit.kernel()
@@ -324,7 +324,7 @@ def _nb_merge(acc, off, n, b, row):  # pragma: no cover - compiled by numba
             row[2 * j + 1] = a1[j] + b
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_tiles(x, mat, step, lo_h, lo_w, th, tw, nbi, out):  # pragma: no cover - compiled by numba
     """``out[k a + l, c, tile] = sum_{r, s} mat[k, r] mat[l, s] xz[n, c, i step + r, j step + s]``.
 
@@ -346,7 +346,7 @@ def _nb_tiles(x, mat, step, lo_h, lo_w, th, tw, nbi, out):  # pragma: no cover -
     cm = max(c0, min(c1, wm))  # columns [c0, cm) are an image's own, [cm, c1) extra ones
     nblk = (n_img + nbi - 1) // nbi
     per = th * tw
-    for task in _jit.prange(chans * nblk):
+    for task in range(chans * nblk):
         c = task // nblk
         n0 = (task - c * nblk) * nbi
         nb = min(nbi, n_img - n0)
@@ -380,7 +380,7 @@ def _nb_tiles(x, mat, step, lo_h, lo_w, th, tw, nbi, out):  # pragma: no cover -
                 _nb_lin(mat, ll, d, 0, 1, 0, 0, ln, out[k * a + ll, c, base : base + ln])
 
 
-@_jit.kernel(parallel=True)
+@_jit.kernel()
 def _nb_untile(mm, at, th, tw, nbi, bias, out):  # pragma: no cover - compiled by numba
     """``out[n, c, i m + u, j m + v] = bias[c] + sum_{k,l} at[u, k] at[v, l] mm[k a + l, c, t]``.
 
@@ -391,7 +391,7 @@ def _nb_untile(mm, at, th, tw, nbi, bias, out):  # pragma: no cover - compiled b
     n_img, co, ho, wo = out.shape
     nblk = (n_img + nbi - 1) // nbi
     per = th * tw
-    for task in _jit.prange(co * nblk):
+    for task in range(co * nblk):
         o = task // nblk
         n0 = (task - o * nblk) * nbi
         nb = min(nbi, n_img - n0)
@@ -436,7 +436,6 @@ def _tiles(x, mat, step, lo_h, lo_w, th, tw, impl, buf=None):
         return _np_tiles(x, mat, step, lo_h, lo_w, th, tw)
     out = _buffer(buf, (mat.shape[0] ** 2, x.shape[1], x.shape[0] * th * tw), x.dtype)
     nbi = _block(x.shape[0], tw)
-    parallel.stop_spinning()  # numba's threads need the cores
     _nb_tiles(np.ascontiguousarray(x), mat.astype(x.dtype), step, lo_h, lo_w, th, tw, nbi, out)
     return out
 
@@ -446,7 +445,6 @@ def _untile(mm, at, n, th, tw, out, bias, impl):
         _np_untile(mm, at, n, th, tw, out, bias)
         return
     b = np.zeros(out.shape[1], out.dtype) if bias is None else bias.astype(out.dtype)
-    parallel.stop_spinning()
     _nb_untile(mm, at.astype(mm.dtype), th, tw, _block(n, tw), b, out)
 
 
@@ -462,7 +460,15 @@ def _weights(weight: np.ndarray, g: np.ndarray, dtype) -> np.ndarray:
 
 
 def _conv(x, weight, bias, padding, m, impl, out):
-    """One group: ``out[...] = conv(x, weight) + bias`` by F(m x m, 3 x 3)."""
+    """One group: ``out[...] = conv(x, weight) + bias`` by F(m x m, 3 x 3).
+
+    Each of convlab's threads takes a slice of the batch and runs the whole pipeline on it, a
+    chunk of images at a time: input transform, products, output transform. The transformed
+    tiles of a chunk are still in the cache when the product reads them, and the three steps
+    need no hand-off between threads. With each step split on its own (numba's threads for
+    the transforms, ours for the products) W1b took 7.1-10.3 ms from run to run and W2
+    17-19.5 ms; this way 7.2-7.5 and 16.1-16.2 ms (alternated runs).
+    """
     bt, g, at = winograd_matrices(m)
     a = m + 2
     n, c_in, h, w = x.shape
@@ -471,15 +477,22 @@ def _conv(x, weight, bias, padding, m, impl, out):
     ho, th = _grid(h, hl, hh, m)
     wo, tw = _grid(w, wl, wh, m)
     u = _weights(weight, g, x.dtype)
+    x = np.ascontiguousarray(x)
     step = _images_per_chunk(n, th * tw, a * a * th * tw * max(c_in, c_out) * x.itemsize)
-    # One buffer each for the tiles and the products, reused by every chunk of the batch.
-    v_buf = np.empty(a * a * c_in * step * th * tw, x.dtype) if impl == "numba" else None
-    mm_buf = np.empty(a * a * c_out * step * th * tw, x.dtype)
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        v = _tiles(x[n0:n1], bt, m, hl, wl, th, tw, impl, v_buf)
-        mm = parallel.matmul(u, v, out=_buffer(mm_buf, (a * a, c_out, v.shape[2]), x.dtype))
-        _untile(mm, at, n1 - n0, th, tw, out[n0:n1], bias, impl)
+
+    def part(images: slice) -> None:
+        chunk = min(step, images.stop - images.start)
+        # One buffer each for the tiles and the products, reused by every chunk of the slice.
+        v_buf = np.empty(a * a * c_in * chunk * th * tw, x.dtype) if impl == "numba" else None
+        mm_buf = np.empty(a * a * c_out * chunk * th * tw, x.dtype)
+        for n0 in range(images.start, images.stop, chunk):
+            n1 = min(images.stop, n0 + chunk)
+            v = _tiles(x[n0:n1], bt, m, hl, wl, th, tw, impl, v_buf)
+            mm = np.matmul(u, v, out=_buffer(mm_buf, (a * a, c_out, v.shape[2]), x.dtype))
+            _untile(mm, at, n1 - n0, th, tw, out[n0:n1], bias, impl)
+
+    flops = 2.0 * a * a * c_out * c_in * n * th * tw
+    parallel.run(part, n, parallel.parts(n, flops))
 
 
 def _dtype(*arrays) -> np.dtype:
@@ -578,7 +591,9 @@ def _weight_grad(x, grad_out, padding, m, impl):
     """One group: ``dW[o, c, r, s] = sum_{n, p, q} g[n, o, p, q] xz[n, c, p + r, q + s]``.
 
     Winograd F(3, m): ``m x m`` tiles of ``grad_out`` are the filter, ``(m + 2)^2`` tiles of the
-    padded input the data; the sum over tiles and images is the K dimension of the GEMM.
+    padded input the data; the sum over tiles and images is the K dimension of the GEMM. Each
+    of convlab's threads sums its slice of the batch (transforms and products, as the forward);
+    the slices' sums are added at the end.
     """
     bt, g, at = winograd_matrices(3, m)
     a = m + 2
@@ -586,21 +601,25 @@ def _weight_grad(x, grad_out, padding, m, impl):
     c_out, ho, wo = grad_out.shape[1:]
     th, tw = -(-ho // m), -(-wo // m)
     (hl, _), (wl, _) = padding
+    x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     step = _images_per_chunk(n, th * tw, a * a * th * tw * max(c_in, c_out) * x.itemsize)
-    bufs = (None, None)
-    if impl == "numba":
-        bufs = tuple(np.empty(a * a * c * step * th * tw, x.dtype) for c in (c_in, c_out))
-    acc = part = None
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        v = _tiles(x[n0:n1], bt, m, hl, wl, th, tw, impl, bufs[0])  # (a^2, C_in, tiles)
-        ug = _tiles(grad_out[n0:n1], g, m, 0, 0, th, tw, impl, bufs[1])  # (a^2, C_out, tiles)
-        # The tiles of every image are the K dimension: one product per chunk, summed.
-        if acc is None:
-            acc = parallel.matmul(ug, v.transpose(0, 2, 1))
-        else:
-            part = parallel.matmul(ug, v.transpose(0, 2, 1), out=part)
-            acc += part
+
+    def part(images: slice) -> np.ndarray:
+        chunk = min(step, images.stop - images.start)
+        bufs = (None, None)
+        if impl == "numba":
+            bufs = tuple(np.empty(a * a * c * chunk * th * tw, x.dtype) for c in (c_in, c_out))
+        acc = np.zeros((a * a, c_out, c_in), x.dtype)
+        product = np.empty_like(acc)
+        for n0 in range(images.start, images.stop, chunk):
+            n1 = min(images.stop, n0 + chunk)
+            v = _tiles(x[n0:n1], bt, m, hl, wl, th, tw, impl, bufs[0])  # (a^2, C_in, tiles)
+            ug = _tiles(grad_out[n0:n1], g, m, 0, 0, th, tw, impl, bufs[1])  # (a^2, C_out, tiles)
+            acc += np.matmul(ug, v.transpose(0, 2, 1), out=product)
+        return acc
+
+    flops = 2.0 * a * a * c_out * c_in * n * th * tw
+    acc = functools.reduce(np.add, parallel.run(part, n, parallel.parts(n, flops)))
     kron = np.kron(at, at).astype(x.dtype)  # (9, a^2)
     return np.matmul(acc.reshape(a * a, -1).T, kron.T).reshape(c_out, c_in, 3, 3)
 
