@@ -1,4 +1,4 @@
-"""convlab's own threads: a kernel splits its samples (or its stack of products) over the cores.
+"""convlab's own threads: a kernel splits its samples (or the rows of a product) over the cores.
 
 NumPy releases the GIL inside matrix products, copies and ufunc loops, so plain Python threads
 that each take a slice of the batch (and write only their own slice of the output) run on every
@@ -25,7 +25,7 @@ import numpy as np
 from convlab import threads
 from convlab.kernels import _jit
 
-__all__ = ["MIN_PART_WORK", "gemm", "matmul", "parts", "run", "slices", "stop_spinning"]
+__all__ = ["MIN_PART_WORK", "gemm", "parts", "run", "slices", "stop_spinning"]
 
 T = TypeVar("T")
 
@@ -245,21 +245,6 @@ def run(fn: Callable[[slice], T], n: int, count: int) -> list[T]:
         if error is not None:
             raise error
     return [first, *(future.result() for future in futures)]
-
-
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` for stacks ``(B, M, K) @ (B, K, N)``, the stack split over
-    convlab's threads (each thread one-thread products on its own matrices)."""
-    if out is None:
-        out = np.empty((a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
-    batch = a.shape[0]
-    work = 2.0 * batch * a.shape[1] * a.shape[2] * b.shape[2]
-
-    def part(rows: slice) -> None:
-        np.matmul(a[rows], b[rows], out=out[rows])
-
-    run(part, batch, parts(batch, work))
-    return out
 
 
 def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
