@@ -237,6 +237,30 @@ def test_winograd_pipeline_splits_over_threads(tile, impl, chunk_tiles, split, m
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("padding", [((2, 2), (2, 2)), ((1, 3), (0, 2))])
+def test_dilated_winograd_splits_its_phases_over_threads(count, padding, split):
+    """Each thread splits, convolves and merges the phases of its own images."""
+    rng = np.random.default_rng(count)
+    x = rng.standard_normal((5, 4, 11, 10))
+    w = rng.standard_normal((3, 4, 3, 3))
+    b = rng.standard_normal(3)
+    args = ((1, 1), padding, (2, 3), 1)
+    split(count)
+    ref = R.conv(x, w, b, *args)
+    g = rng.standard_normal(ref.shape)
+    with cl.conv_algorithm("winograd"):
+        y = K.conv_forward(x, w, b, *args)
+        gx = K.conv_backward_input(g, w, x.shape, *args)
+        gw = K.conv_backward_weight(x, g, w.shape, *args)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    with cl.conv_algorithm("gemm"):
+        gx_ref = K.conv_backward_input(g, w, x.shape, *args)
+        gw_ref = K.conv_backward_weight(x, g, w.shape, *args)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("m,k,n", [(7, 5, 3), (2, 4, 9), (1, 3, 1)])
 def test_gemm_splits_rows_or_columns(m, k, n, split):
     rng = np.random.default_rng(m)

@@ -152,3 +152,30 @@ def test_dilated_winograd_gradients_equal_the_gemm_ones(case):
             )
     for got, want in zip(results["winograd"], results["gemm"]):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_dilated_winograd_on_random_geometries_matches_the_reference():
+    """Phases of every size and offset: padding below and above the dilation, uneven sizes."""
+    rng = np.random.default_rng(31)
+    for _ in range(30):
+        dilation = tuple(int(v) for v in rng.integers(1, 4, 2))
+        if dilation == (1, 1):
+            dilation = (2, 1)
+        padding = tuple(tuple(int(v) for v in rng.integers(0, 7, 2)) for _ in range(2))
+        spatial = tuple(int(v) for v in rng.integers(1, 12, 2))
+        x = rng.standard_normal((int(rng.integers(1, 4)), 3, *spatial))
+        w = rng.standard_normal((2, 3, 3, 3))
+        args = ((1, 1), padding, dilation, 1)
+        if not K._winograd_applies(x.shape, w.shape, *args):
+            continue
+        y = R.conv(x, w, None, *args)
+        g = rng.standard_normal(y.shape)
+        with cl.conv_algorithm("gemm"):
+            gx_ref = K.conv_backward_input(g, w, x.shape, *args)
+            gw_ref = K.conv_backward_weight(x, g, w.shape, *args)
+        with cl.conv_algorithm("winograd"):
+            np.testing.assert_allclose(K.conv_forward(x, w, None, *args), y, atol=1e-10)
+            gx = K.conv_backward_input(g, w, x.shape, *args)
+            np.testing.assert_allclose(gx, gx_ref, rtol=1e-10, atol=1e-10)
+            gw = K.conv_backward_weight(x, g, w.shape, *args)
+            np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
