@@ -136,3 +136,18 @@ def test_random_shift_moves_content_without_changing_it():
     assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
     np.testing.assert_array_equal(shifted[:, 0], shifted[:, 1])  # channels move together
     np.testing.assert_array_equal(random_shift(x, 0, np.random.default_rng(0)), x)
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 6, 5), (4, 2, 9), (3, 2, 4, 5, 3), (1, 1, 1, 1)])
+@pytest.mark.parametrize("max_shift", [1, 3])
+def test_random_shift_takes_each_items_window_of_the_padded_batch(shape, max_shift):
+    """The definition, item by item: the window of the zero-padded item at its drawn offset."""
+    x = np.random.default_rng(1).integers(0, 255, shape).astype(np.uint8)
+    got = random_shift(x, max_shift, np.random.default_rng(5))
+    spatial = shape[2:]
+    offsets = np.random.default_rng(5).integers(0, 2 * max_shift + 1, (shape[0], len(spatial)))
+    padded = np.pad(x, [(0, 0), (0, 0)] + [(max_shift, max_shift)] * len(spatial))
+    for i, offset in enumerate(offsets):
+        window = tuple(slice(o, o + s) for o, s in zip(offset, spatial))
+        np.testing.assert_array_equal(got[i], padded[(i, slice(None), *window)])
+    assert got.dtype == x.dtype and got.shape == x.shape
