@@ -1012,10 +1012,10 @@ class _Phases:
                 out[phase][pairs[1]] = a[pairs[0]]
         return out.reshape(-1, c, *lengths)
 
-    def _merge(self, a: np.ndarray, n: int, spatial, lows, out: np.ndarray) -> np.ndarray:
+    def _merge(self, a: np.ndarray, spatial, lows, out: np.ndarray) -> np.ndarray:
         """Phases ``(prod(d) * N, C, ...)`` of a padded grid -> its window ``(N, C, *spatial)``
         from ``lows`` on, in ``out``: one strided copy per phase, straight into the result."""
-        phases = a.reshape(*self.d, n, *a.shape[1:])
+        phases = a.reshape(*self.d, len(out), *a.shape[1:])
         for phase in itertools.product(*(range(d) for d in self.d)):
             pairs = _phase_slices(phase, self.d, lows, spatial)
             if pairs is not None:
@@ -1029,7 +1029,7 @@ class _Phases:
         return self._split(g, self.phase_out, (0,) * len(self.d))
 
     def merge_output(self, y: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return self._merge(y, len(out), self.out, (0,) * len(self.d), out)
+        return self._merge(y, self.out, (0,) * len(self.d), out)
 
     def input_rows(self) -> tuple[tuple[int, int], ...]:
         """Per dimension, the rows ``[first, stop)`` of the input's phases that hold input
@@ -1042,15 +1042,11 @@ class _Phases:
     def merge_input(self, gx: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``gx``: the phases' rows :meth:`input_rows` -> the input's gradient in ``out``."""
         lows = tuple(lo % d for (lo, _), d in zip(self.padding, self.d))
-        return self._merge(gx, len(out), self.spatial, lows, out)
-
-    def run(self, part: Callable[[slice], Any], n: int, flops: float) -> list:
-        """``part`` on slices of the batch on convlab's threads: each thread splits and merges
-        its own images' phases around its Winograd call, so the copies split too (W1f's two
-        took 1.4 ms on one thread)."""
-        return parallel.run(part, n, parallel.parts(n, flops))
+        return self._merge(gx, self.spatial, lows, out)
 
 
+# Dilated layers run as plans over the batch: each thread splits and merges its own images'
+# phases around its Winograd call, so the copies split too (W1f's two took 1.4 ms on one thread).
 def _dilated_flops(n: int, weight_shape, spatial) -> float:
     return 2.0 * n * weight_shape[0] * math.prod(weight_shape[1:]) * math.prod(spatial)
 
@@ -1074,8 +1070,7 @@ def _winograd_forward(x, weight, bias, padding, dilation, groups):
         yp = winograd.winograd_conv2d_forward(parts, weight, bias, _NO_PADDING, tile, groups)
         phases.merge_output(yp, y[images])
 
-    phases.run(part, n, _dilated_flops(n, weight.shape, phases.out))
-    return y
+    return _run_plan(_Plan(part, lambda _: y, _dilated_flops(n, weight.shape, phases.out)), n)
 
 
 def _winograd_input_grad(grad_out, weight, input_shape, padding, dilation, groups):
@@ -1099,8 +1094,8 @@ def _winograd_input_grad(grad_out, weight, input_shape, padding, dilation, group
         gx = winograd.winograd_conv2d_backward_input(g, weight, shape, crop, tile, groups)
         phases.merge_input(gx, grad_x[images])
 
-    phases.run(part, n, _dilated_flops(n, weight.shape, phases.out))
-    return grad_x
+    flops = _dilated_flops(n, weight.shape, phases.out)
+    return _run_plan(_Plan(part, lambda _: grad_x, flops), n)
 
 
 def _winograd_weight_grad(x, grad_out, padding, dilation, groups):
@@ -1117,8 +1112,8 @@ def _winograd_weight_grad(x, grad_out, padding, dilation, groups):
         return winograd.winograd_conv2d_backward_weight(parts, g, _NO_PADDING, tile, groups)
 
     weight_shape = (grad_out.shape[1], x.shape[1] // groups, 3, 3)
-    partials = phases.run(part, n, _dilated_flops(n, weight_shape, phases.out))
-    return functools.reduce(np.add, partials)
+    flops = _dilated_flops(n, weight_shape, phases.out)
+    return _run_plan(_Plan(part, lambda partials: functools.reduce(np.add, partials), flops), n)
 
 
 def _winograd_applies(x_shape, weight_shape, stride, padding, dilation, groups) -> bool:
