@@ -248,6 +248,22 @@ def _nb_lanes(acc, a, a0, b, b0, count):  # pragma: no cover - numba
 
 
 @_jit.kernel()
+def _nb_lanes3(acc, r0, r1, r2, a, a0, b, b0, b1, b2, count):  # pragma: no cover - numba
+    """:func:`_nb_lanes` for three taps at once (rows ``r0, r1, r2`` of ``acc``, offsets
+    ``b0, b1, b2`` into ``b``): each lane gets the same additions in the same order, with one
+    load of ``a`` for the three."""
+    i, t, m, one = np.uint64(a0), np.uint64(0), np.uint64(count), np.uint64(1)
+    p, q, r = np.uint64(r0), np.uint64(r1), np.uint64(r2)
+    j, k, e = np.uint64(b0), np.uint64(b1), np.uint64(b2)
+    while t < m:
+        v = a[i + t]
+        acc[p + t] += v * b[j + t]
+        acc[q + t] += v * b[k + t]
+        acc[r + t] += v * b[e + t]
+        t += one
+
+
+@_jit.kernel()
 def _nb_tree_sum(a):  # pragma: no cover - numba
     """Sum of ``a`` (overwritten) by vectorisable halvings, the last few terms in float64."""
     m = a.shape[0]
@@ -450,10 +466,24 @@ def _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o):  # 
             for i in range(out_d):
                 for p0 in range(0, length, block):
                     count = min(block, length - p0)
-                    for t in range(n_taps):
+                    t = 0
+                    while t < n_taps:
+                        if t + 3 <= n_taps:  # three taps a pass: gq's block loaded once
+                            s0 = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
+                            s1 = ((ci * n_phase + tap_phase[t + 1]) * dq + i + tap_d[t + 1]) * slab
+                            s2 = ((ci * n_phase + tap_phase[t + 2]) * dq + i + tap_d[t + 2]) * slab
+                            row = (ci * n_taps + t) * block
+                            _nb_lanes3(
+                                acc, row, row + block, row + 2 * block, gq, i * length + p0,
+                                xq, s0 + tap_shift[t] + p0, s1 + tap_shift[t + 1] + p0,
+                                s2 + tap_shift[t + 2] + p0, count,
+                            )  # fmt: skip
+                            t += 3
+                            continue
                         start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
                         lanes = acc[(ci * n_taps + t) * block : (ci * n_taps + t + 1) * block]
                         _nb_lanes(lanes, gq, i * length + p0, xq, start + tap_shift[t] + p0, count)
+                        t += 1
     for ci in range(cig):
         for t in range(n_taps):
             gw[o, ci, t] = _nb_tree_sum(
