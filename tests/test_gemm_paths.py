@@ -601,3 +601,35 @@ def test_strided_input_gradient_by_phases_matches_col2im(
         by_col2im = K.conv_backward_input(g, w, x.shape, *args)
     np.testing.assert_allclose(by_phases, by_col2im, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, by_phases), rtol=1e-10)
+
+
+@pytest.mark.parametrize("keep_limit", [K.KEEP_COLS_BYTES, 0])  # kept, or built twice
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,dilation,groups",
+    [
+        ((4, 6, 7, 7), (6, 3, 4, 4), (2, 2), (1, 1), (1, 1), 1),  # W3's geometry, small
+        ((3, 4, 5, 6), (4, 3, 3, 3), (1, 1), (1, 0), (1, 1), 2),  # stride 1: wide columns
+        ((3, 4, 5, 6), (4, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # pointwise: g is its columns
+        ((2, 3, 9), (3, 2, 5), (3,), (2,), (2,), 1),
+        ((2, 2, 3, 4, 3), (2, 2, 2, 3, 2), (2, 1, 1), (0, 1, 0), (1, 1, 2), 1),
+    ],
+)
+def test_transposed_gradients_from_one_set_of_columns_equal_the_separate_passes(
+    x_shape, w_shape, stride, padding, dilation, groups, keep_limit, monkeypatch
+):
+    monkeypatch.setattr(K, "KEEP_COLS_BYTES", keep_limit)
+    monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    y = K.conv_transpose_forward(x, w, None, stride, padding, (0,) * len(stride), dilation, groups)
+    g = rng.standard_normal(y.shape)
+    args = (stride, padding, dilation, groups)
+    grad_x, grad_w = K.conv_transpose_backward(x, g, w, *args)
+    separate_x = K.conv_transpose_backward_input(g, w, x.shape, *args)
+    separate_w = K.conv_transpose_backward_weight(x, g, w.shape, *args)
+    np.testing.assert_allclose(grad_x, separate_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_w, separate_w, rtol=1e-12, atol=1e-12)
+    # the adjoint identities: <y, g> = <x, grad_x> = <w, grad_w> (y is linear in x and in w)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(x, grad_x), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y, g), np.vdot(w, grad_w), rtol=1e-10)

@@ -39,6 +39,7 @@ __all__ = [
     "conv_backward_weight",
     "conv_backward_bias",
     "conv_transpose_forward",
+    "conv_transpose_backward",
     "conv_transpose_backward_input",
     "conv_transpose_backward_weight",
     "im2col",
@@ -1413,6 +1414,29 @@ def conv_transpose_backward_input(
     return _conv(
         grad_out, weight, stride, _symmetric(padding), dilation, groups, tuple(input_shape[2:])
     )[0]
+
+
+def conv_transpose_backward(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight: np.ndarray,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(grad_x, grad_w)``: :func:`conv_transpose_backward_input` and
+    :func:`conv_transpose_backward_weight`, which both read the columns of ``grad_out``: the
+    first keeps them (up to ``KEEP_COLS_BYTES``) and the second reads them instead of building
+    them again (W3's backward: 12.8 MB of columns written once, not twice)."""
+    pads = _symmetric(padding)
+    grad_x, cols = _conv(
+        grad_out, weight, stride, pads, dilation, groups, tuple(x.shape[2:]), keep_cols=True
+    )
+    grad_w = _conv_weight_grad(
+        grad_out, x, tuple(weight.shape), stride, pads, dilation, groups, cols
+    )
+    return grad_x, grad_w
 
 
 def conv_transpose_backward_weight(

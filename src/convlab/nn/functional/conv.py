@@ -286,11 +286,14 @@ class ConvTransposeFunction(Function):
         xb, weight = ctx.saved_tensors
         g = grad_output[None] if ctx.unbatched else grad_output
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and ctx.needs_input_grad[1]:
+            grad_x, grad_w = conv_kernels.conv_transpose_backward(xb, g, weight, *ctx.args)
+        elif ctx.needs_input_grad[0]:
             grad_x = conv_kernels.conv_transpose_backward_input(g, weight, xb.shape, *ctx.args)
-            grad_x = grad_x[0] if ctx.unbatched else grad_x
-        if ctx.needs_input_grad[1]:
+        elif ctx.needs_input_grad[1]:
             grad_w = conv_kernels.conv_transpose_backward_weight(xb, g, weight.shape, *ctx.args)
+        if grad_x is not None and ctx.unbatched:
+            grad_x = grad_x[0]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = conv_kernels.conv_backward_bias(g)
         return grad_x, grad_w, grad_b
