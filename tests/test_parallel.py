@@ -204,13 +204,16 @@ def test_conv_bias_split_over_threads(split):
 
 
 @pytest.mark.parametrize("count", [2, 3])
-def test_conv_transpose_split_over_threads(count, split):
+@pytest.mark.parametrize("stride", [(2, 1), (1, 1)])  # phase fold; shifted gradient
+def test_conv_transpose_split_over_threads(count, stride, split):
     rng = np.random.default_rng(count)
     x = rng.standard_normal((5, 4, 6, 5))
     w = rng.standard_normal((4, 3, 4, 3))
+    b = rng.standard_normal(3)  # added by each thread to its own samples
     split(count)
-    y = K.conv_transpose_forward(x, w, None, (2, 1), (1, 0), (1, 0), (1, 1), 1)
-    ref = R.conv_transpose(x, w, None, (2, 1), (1, 0), (1, 0), (1, 1), 1)
+    output_padding = (1, 0) if stride[0] > 1 else (0, 0)
+    y = K.conv_transpose_forward(x, w, b, stride, (1, 0), output_padding, (1, 1), 1)
+    ref = R.conv_transpose(x, w, b, stride, (1, 0), output_padding, (1, 1), 1)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 

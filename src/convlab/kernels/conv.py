@@ -826,12 +826,17 @@ def _conv_input_grad(
     padding: Pads,
     dilation: tuple[int, ...],
     groups: int,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    plan = _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, groups)
+    plan = _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, groups, bias)
     return _run_plan(plan, grad_out.shape[0])
 
 
-def _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, groups) -> _Plan:
+def _input_grad_plan(
+    grad_out, weight, input_shape, stride, padding, dilation, groups, bias=None
+) -> _Plan:
+    """The input-gradient split over the batch; ``bias`` (the transposed convolution's) is
+    added by each thread to its own samples while they are in its cache."""
     kernel = weight.shape[2:]
     n, c_out, *out_spatial = grad_out.shape
     c_in = input_shape[1]
@@ -864,6 +869,7 @@ def _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, g
             for start in range(0, len(g), step):
                 rows = slice(start, min(start + step, len(g)))
                 wide.input_grad_numba(g[rows], weight, grad_x[samples][rows])
+            _add_bias(grad_x[samples], bias)
             return
         g = layout.widen(g) if layout is not None else g
         g = g.reshape(len(g), groups, c_out // groups, positions)
@@ -884,6 +890,7 @@ def _input_grad_plan(grad_out, weight, input_shape, stride, padding, dilation, g
             else:
                 cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
                 col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+        _add_bias(grad_x[samples], bias)
 
     flops = 2.0 * n * c_out * positions * math.prod(weight.shape[1:])
     return _Plan(part, lambda results: grad_x, flops)
@@ -1393,8 +1400,7 @@ def conv_transpose_forward(
         x.shape[2:], kernel, stride, padding, dilation, output_padding
     )
     y_shape = (x.shape[0], weight.shape[1] * groups, *out_spatial)
-    y = _conv_input_grad(x, weight, y_shape, stride, _symmetric(padding), dilation, groups)
-    return _add_bias(y, bias)
+    return _conv_input_grad(x, weight, y_shape, stride, _symmetric(padding), dilation, groups, bias)
 
 
 def conv_transpose_backward_input(
