@@ -351,6 +351,13 @@ def _nb_unwiden(yf, y0, acc, p0, count, wq, out_w):  # pragma: no cover - numba
 
 
 @_jit.kernel()
+def _tap_offset(tap_phase, tap_d, tap_shift, t, ci, i, p0, n_phase, dq, slab):  # pragma: no cover
+    """Where tap ``t`` of input channel ``ci`` reads the phases (``xq``) for output plane ``i``
+    and the block starting at output position ``p0``."""
+    return ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab + tap_shift[t] + p0
+
+
+@_jit.kernel()
 def _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task):  # pragma: no cover
     """Output planes of group ``task % groups`` of batch item ``task // groups``."""
     c_in = x.shape[1]
@@ -380,8 +387,9 @@ def _nb_forward_task(x, w, b, y, geo, tap_phase, tap_d, tap_shift, task):  # pra
                 _flat.fill(acc, 0, count, b[o])
                 for ci in range(cig):
                     for t in range(n_taps):
-                        start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
-                        offs[t] = start + tap_shift[t] + p0
+                        offs[t] = _tap_offset(
+                            tap_phase, tap_d, tap_shift, t, ci, i, p0, n_phase, dq, slab
+                        )
                         wts[t] = w[o, ci, t]
                     _nb_taps(acc, 0, xq, offs, wts, n_taps, count)
                 _nb_unwiden(yf, y0, acc, p0, count, wq, out_w)
@@ -468,22 +476,25 @@ def _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o):  # 
                     count = min(block, length - p0)
                     t = 0
                     while t < n_taps:
+                        row = (ci * n_taps + t) * block
+                        s0 = _tap_offset(
+                            tap_phase, tap_d, tap_shift, t, ci, i, p0, n_phase, dq, slab
+                        )
                         if t + 3 <= n_taps:  # three taps a pass: gq's block loaded once
-                            s0 = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
-                            s1 = ((ci * n_phase + tap_phase[t + 1]) * dq + i + tap_d[t + 1]) * slab
-                            s2 = ((ci * n_phase + tap_phase[t + 2]) * dq + i + tap_d[t + 2]) * slab
-                            row = (ci * n_taps + t) * block
+                            s1 = _tap_offset(
+                                tap_phase, tap_d, tap_shift, t + 1, ci, i, p0, n_phase, dq, slab
+                            )
+                            s2 = _tap_offset(
+                                tap_phase, tap_d, tap_shift, t + 2, ci, i, p0, n_phase, dq, slab
+                            )
                             _nb_lanes3(
                                 acc, row, row + block, row + 2 * block, gq, i * length + p0,
-                                xq, s0 + tap_shift[t] + p0, s1 + tap_shift[t + 1] + p0,
-                                s2 + tap_shift[t + 2] + p0, count,
+                                xq, s0, s1, s2, count,
                             )  # fmt: skip
                             t += 3
-                            continue
-                        start = ((ci * n_phase + tap_phase[t]) * dq + i + tap_d[t]) * slab
-                        lanes = acc[(ci * n_taps + t) * block : (ci * n_taps + t + 1) * block]
-                        _nb_lanes(lanes, gq, i * length + p0, xq, start + tap_shift[t] + p0, count)
-                        t += 1
+                        else:
+                            _nb_lanes(acc[row : row + block], gq, i * length + p0, xq, s0, count)
+                            t += 1
     for ci in range(cig):
         for t in range(n_taps):
             gw[o, ci, t] = _nb_tree_sum(
