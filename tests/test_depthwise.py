@@ -150,6 +150,88 @@ def test_direct_with_groups_one_for_a_first_layer(impl):
     assert rel_err(gw, K.conv_backward_weight(x, g, w.shape, *args, 1)) < 1e-12
 
 
+MERGED_CASES = [
+    DEPTHWISE[i] for i in np.random.default_rng(10).choice(len(DEPTHWISE), 10, replace=False)
+] + [GROUPED[i] for i in np.random.default_rng(11).choice(len(GROUPED), 6, replace=False)]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("case", MERGED_CASES)
+def test_merged_backward_equals_the_separate_passes(case, impl):
+    """direct_conv_backward: both gradients in one pass, and the bias-gradient beside them."""
+    *_, groups = case
+    args = (*case[2:5], groups)
+    x, w, _ = case_arrays(case, n=3)
+    g = np.random.default_rng(12).standard_normal(R.conv(x, w, None, *args).shape)
+    gx, gw, gb = DW.direct_conv_backward(x, g, w, *args, impl=impl)
+    assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (w.shape[0],)
+    assert rel_err(gx, DW.direct_conv_backward_input(g, w, x.shape, *args, impl=impl)) < 1e-12
+    assert rel_err(gw, DW.direct_conv_backward_weight(x, g, w.shape, *args, impl=impl)) < 1e-12
+    assert rel_err(gw, K.conv_backward_weight(x, g, w.shape, *args)) < 1e-12
+    assert rel_err(gb, g.sum(axis=(0, *range(2, g.ndim)))) < 1e-12  # y's bias term is b[o]
+
+
+@NUMBA
+@pytest.mark.parametrize("case", MERGED_CASES)
+def test_numba_backward_writes_every_element_of_grad_x(case):
+    """grad_x is allocated uninitialised: the kernels must write (or zero) every element, also
+    the input positions no output reads (the end of a strided row)."""
+    *_, groups = case
+    args = (*case[2:5], groups)
+    x, w, _ = case_arrays(case, n=2)
+    x = np.pad(x, ((0, 0), (0, 0)) + ((0, 1),) * (x.ndim - 2))  # a trailing row/column
+    g = np.random.default_rng(15).standard_normal(R.conv(x, w, None, *args).shape)
+    kernel, out = w.shape[2:], g.shape[2:]
+    plan = DW._nb_plan(kernel, out, *case[2:5])
+    x5, g5 = x.reshape(DW._to3d(x.shape)), g.reshape(DW._to3d(g.shape))
+    w3 = w.reshape(w.shape[0], w.shape[1], -1)
+    expected = K.conv_backward_input(g, w, x.shape, *args)
+    for kernel_call in (
+        lambda gx5: DW._nb_backward_input(g5, w3, gx5, *plan),
+        lambda gx5: DW._nb_backward(
+            x5, g5, w3, gx5, np.empty(w3.shape), np.empty(w.shape[0]), *plan
+        ),
+    ):
+        gx = np.full(x.shape, np.nan)
+        kernel_call(gx.reshape(x5.shape))
+        assert rel_err(gx, expected) < 1e-12
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_merged_backward_of_empty_inputs(impl):
+    args = ((1,), ((2, 2),), (1,), 2)
+    w = np.ones((4, 1, 1))
+    # No input positions but padded outputs: grad_w is zero, grad_b is still g's sum.
+    x = np.zeros((2, 2, 0))
+    g = np.random.default_rng(13).standard_normal((2, 4, 4))
+    gx, gw, gb = DW.direct_conv_backward(x, g, w, *args, impl=impl)
+    assert gx.shape == x.shape and not gw.any()
+    np.testing.assert_allclose(gb, g.sum((0, 2)), rtol=1e-12)
+    gx, gw, gb = DW.direct_conv_backward(
+        np.zeros((0, 2, 5)), np.zeros((0, 4, 5)), w, *args, impl=impl
+    )
+    assert gx.shape == (0, 2, 5) and gw.shape == w.shape and not gw.any() and not gb.any()
+
+
+@NUMBA
+def test_conv_backward_runs_the_merged_direct_pass_and_keeps_the_bias_gradient():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((3, 8, 9, 8)).astype(np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 4)
+    assert K._algorithms("input", x.shape, w.shape, *args)[0] == "direct"
+    assert K._algorithms("weight", x.shape, w.shape, *args)[0] == "direct"
+    workspace = {}
+    gx, gw = K.conv_backward(x, g, w, *args, workspace)
+    expected_gb = g.astype(np.float64).sum((0, 2, 3))
+    np.testing.assert_allclose(K.conv_backward_bias(g, workspace), expected_gb, rtol=1e-5)
+    assert "bias_grad" not in workspace  # taken
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    assert rel_err(gx, K.conv_backward_input(g64, w64, x.shape, *args)) < 1e-5
+    assert rel_err(gw, K.conv_backward_weight(x64, g64, w.shape, *args)) < 1e-5
+
+
 FLOAT32_CASES = [
     DEPTHWISE[i] for i in np.random.default_rng(8).choice(len(DEPTHWISE), 8, replace=False)
 ] + [GROUPED[i] for i in np.random.default_rng(9).choice(len(GROUPED), 4, replace=False)]

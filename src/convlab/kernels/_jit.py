@@ -5,6 +5,9 @@ as plain Python decorated with :func:`kernel`, using ``_jit.prange`` for a paral
 kernel may call another one (a helper, compiled along with it). Nothing is imported or compiled
 until the first call, which compiles with ``cache=True`` and ``fastmath=False``: the machine code
 is kept in ``__pycache__`` beside the source, so later processes load it instead of compiling.
+A kernel made with ``kernel(reduction=True)`` may reassociate its floating-point additions,
+which lets LLVM keep a sum in several vector registers (a dot product at full speed); its
+results then differ from a sequential sum in the last bits.
 Without numba a kernel call raises ImportError naming the extra; callers check
 :func:`numba_available` first and take their NumPy path instead.
 """
@@ -98,9 +101,10 @@ def set_jit_threads(n: int) -> None:
 class _Lazy:
     """A Python function that becomes ``numba.njit(cache=True)`` of itself on first call."""
 
-    def __init__(self, func: Callable, parallel: bool):
+    def __init__(self, func: Callable, parallel: bool, reduction: bool = False):
         self.py_func = func
         self.parallel = parallel
+        self.reduction = reduction
         self._compiled: Any = None
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
@@ -110,8 +114,11 @@ class _Lazy:
             with _lock:
                 if self._compiled is None:
                     numba = require_numba()
+                    # Reassociation only (no finite-math or reciprocal shortcuts): NaN and
+                    # inf still propagate through the sum.
+                    fastmath = {"reassoc", "contract"} if self.reduction else False
                     self._compiled = numba.njit(
-                        cache=True, fastmath=False, parallel=self.parallel, nogil=True
+                        cache=True, fastmath=fastmath, parallel=self.parallel, nogil=True
                     )(self.py_func)
         return self._compiled
 
@@ -119,8 +126,10 @@ class _Lazy:
         return self.compiled()(*args)
 
 
-def kernel(parallel: bool = False) -> Callable[[Callable], _Lazy]:
+def kernel(parallel: bool = False, reduction: bool = False) -> Callable[[Callable], _Lazy]:
     """Decorator: compile the function with numba (``cache=True``) the first time it is called.
+
+    ``reduction=True`` allows reassociating its additions (for sums; see the module docstring).
 
     >>> @kernel(parallel=True)
     ... def total(a):
@@ -131,6 +140,6 @@ def kernel(parallel: bool = False) -> Callable[[Callable], _Lazy]:
     """
 
     def wrap(func: Callable) -> _Lazy:
-        return _Lazy(func, parallel)
+        return _Lazy(func, parallel, reduction)
 
     return wrap

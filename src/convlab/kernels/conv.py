@@ -1336,7 +1336,8 @@ def conv_backward(
 
     When im2col + GEMM computes both (by the rule, or the "gemm" policy), each thread does
     both for its samples in one split: one hand-off to the threads instead of two (~70 us
-    each on the 2-core machine, LeNet's conv2).
+    each on the 2-core machine, LeNet's conv2). When the direct kernels compute both, they
+    run as one pass that also leaves the bias-gradient in ``workspace``.
     """
     args = (stride, padding, dilation, groups)
     policy = select.get_conv_algorithm()
@@ -1344,8 +1345,18 @@ def conv_backward(
         input_rule = _algorithms("input", x.shape, weight.shape, *args)[0]
         weight_rule = _algorithms("weight", x.shape, weight.shape, *args)[0]
         merge = input_rule == weight_rule == "gemm"
+        direct = input_rule == weight_rule == "direct"
     else:
         merge = policy == "gemm"
+        direct = policy == "direct" and "direct" in _algorithms(
+            "input", x.shape, weight.shape, *args
+        )
+    if direct:  # both gradients and the bias-gradient in one pass over grad_out
+        grad_x, grad_w, grad_b = depthwise.direct_conv_backward(x, grad_out, weight, *args)
+        if workspace is not None:
+            workspace.pop("cols", None)
+            workspace["bias_grad"] = grad_b
+        return grad_x, grad_w
     if not merge:
         grad_w = conv_backward_weight(x, grad_out, weight.shape, *args, workspace)
         return conv_backward_input(grad_out, weight, x.shape, *args), grad_w

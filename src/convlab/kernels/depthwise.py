@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 
@@ -42,6 +43,7 @@ __all__ = [
     "depthwise_conv_backward_input",
     "depthwise_conv_backward_weight",
     "direct_conv_forward",
+    "direct_conv_backward",
     "direct_conv_backward_input",
     "direct_conv_backward_weight",
 ]
@@ -177,8 +179,9 @@ def _np_backward_weight(x, grad_out, weight_shape, stride, padding, dilation, gr
 # (a plain padded copy when stride is 1). A kernel tap (a, b, e) then reads phase
 # (a*dil % s, ...) at a constant offset (a*dil // s, ...), so a whole (H_out, Wq) slab, rows
 # flattened, is ONE contiguous multiply-add ``acc[p] += w * xq[start + p]`` that LLVM vectorises
-# (fastmath stays off: no reassociation, same rounding as NumPy). The Wq - W_out extra columns per
-# row are computed and dropped. Hot loops index flat arrays with unsigned offsets (see
+# (the forward and input-gradient keep fastmath off: same rounding as NumPy). The weight-gradient
+# is a dot product per tap, reassociated into vector accumulators. The Wq - W_out extra columns
+# per row are computed and dropped. Hot loops index flat arrays with unsigned offsets (see
 # convlab.kernels._flat).
 
 
@@ -238,43 +241,44 @@ def _nb_taps(dst, d0, src, offs, wts, n_taps, count):  # pragma: no cover - numb
         j += r
 
 
-@_jit.kernel()
-def _nb_lanes(acc, a, a0, b, b0, count):  # pragma: no cover - numba
-    """``acc[t] += a[a0 + t] * b[b0 + t]``: a dot product kept lane-wise (vectorisable)."""
+@_jit.kernel(reduction=True)
+def _nb_dot(a, a0, b, b0, count):  # pragma: no cover - numba
+    """``sum_t a[a0 + t] * b[b0 + t]`` for ``t < count``, in several vector accumulators."""
     i, j, t, m, one = np.uint64(a0), np.uint64(b0), np.uint64(0), np.uint64(count), np.uint64(1)
+    total = a.dtype.type(0)
     while t < m:
-        acc[t] += a[i + t] * b[j + t]
+        total += a[i + t] * b[j + t]
         t += one
+    return total
 
 
-@_jit.kernel()
-def _nb_lanes3(acc, r0, r1, r2, a, a0, b, b0, b1, b2, count):  # pragma: no cover - numba
-    """:func:`_nb_lanes` for three taps at once (rows ``r0, r1, r2`` of ``acc``, offsets
-    ``b0, b1, b2`` into ``b``): each lane gets the same additions in the same order, with one
-    load of ``a`` for the three."""
+@_jit.kernel(reduction=True)
+def _nb_sum(a, count):  # pragma: no cover - numba
+    """``sum_t a[t]`` for ``t < count``, in several vector accumulators."""
+    t, m, one = np.uint64(0), np.uint64(count), np.uint64(1)
+    total = a.dtype.type(0)
+    while t < m:
+        total += a[t]
+        t += one
+    return total
+
+
+@_jit.kernel(reduction=True)
+def _nb_dot3(a, a0, b, b0, b1, b2, count):  # pragma: no cover - numba
+    """:func:`_nb_dot` of ``a`` with three windows of ``b`` (offsets ``b0, b1, b2``), loading
+    each element of ``a`` once for the three."""
     i, t, m, one = np.uint64(a0), np.uint64(0), np.uint64(count), np.uint64(1)
-    p, q, r = np.uint64(r0), np.uint64(r1), np.uint64(r2)
     j, k, e = np.uint64(b0), np.uint64(b1), np.uint64(b2)
+    s0 = a.dtype.type(0)
+    s1 = s0
+    s2 = s0
     while t < m:
         v = a[i + t]
-        acc[p + t] += v * b[j + t]
-        acc[q + t] += v * b[k + t]
-        acc[r + t] += v * b[e + t]
+        s0 += v * b[j + t]
+        s1 += v * b[k + t]
+        s2 += v * b[e + t]
         t += one
-
-
-@_jit.kernel()
-def _nb_tree_sum(a):  # pragma: no cover - numba
-    """Sum of ``a`` (overwritten) by vectorisable halvings, the last few terms in float64."""
-    m = a.shape[0]
-    while m > 16:
-        h = m // 2
-        _flat.axpy(a, 0, a, m - h, h, a.dtype.type(1))
-        m -= h
-    total = 0.0
-    for p in range(m):
-        total += a[p]
-    return total
+    return s0, s1, s2
 
 
 @_jit.kernel()
@@ -332,7 +336,6 @@ def _nb_widen(g, n, o, gq, q0, wq, stride):  # pragma: no cover - numba
 
 # Flat positions per block: the accumulator block and the input rows it reads stay in L1.
 _BLOCK = 2048
-_WBLOCK = 256  # per tap, in the weight gradient (one accumulator row per tap)
 
 
 @_jit.kernel()
@@ -446,60 +449,55 @@ def _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task):  
 
 
 @_jit.kernel()
-def _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o):  # pragma: no cover
-    """gw[o, ci, t] (float64) for output channel ``o``, summed over the whole batch.
+def _nb_backward_weight_task(
+    x, g, gw, gb, geo, tap_phase, tap_d, tap_shift, task
+):  # pragma: no cover
+    """Adds batch item ``task // groups``'s products to gw[o, ci, t] and its gradient's sums to
+    gb[o] (both float64) for the output channels ``o`` of group ``task % groups``.
 
-    Products are added lane-wise (one row of lanes per input channel and tap, over the batch and
-    the positions), then each row is tree-summed once; the zero columns of the widened
-    gradient cancel the dropped outputs' products.
+    Each sum over an item's positions is one dot product (per input channel and tap) of the
+    widened gradient's plane with the phases, in the input dtype; the zero columns of the
+    widened gradient cancel the dropped outputs' products.
     """
-    n_batch, c_in = x.shape[0], x.shape[1]
+    c_in = x.shape[1]
     c_out, cig, n_taps = gw.shape
     out_d, out_h = g.shape[2], g.shape[3]
     n_phase = geo[0] * geo[1] * geo[2]
     dq, hq, wq = geo[6], geo[7], geo[8]
-    cog = c_out // (c_in // cig)
-    grp = o // cog
+    groups = c_in // cig
+    cog = c_out // groups
     slab = hq * wq
     length = out_h * wq
-    block = min(length, _WBLOCK)
+    n = task // groups
+    grp = task - n * groups
     xq = np.empty(cig * n_phase * dq * slab, x.dtype)
     gq = np.empty(out_d * length, g.dtype)
-    acc = np.zeros(cig * n_taps * block, x.dtype)
-    for n in range(n_batch):
-        for ci in range(cig):
-            _nb_phases(x, n, grp * cig + ci, xq, ci * n_phase * dq * slab, geo, True)
+    for ci in range(cig):
+        _nb_phases(x, n, grp * cig + ci, xq, ci * n_phase * dq * slab, geo, True)
+    for co in range(cog):
+        o = grp * cog + co
         _nb_widen(g, n, o, gq, 0, wq, length)
+        gb[o] += _nb_sum(gq, out_d * length)
         for ci in range(cig):
             for i in range(out_d):
-                for p0 in range(0, length, block):
-                    count = min(block, length - p0)
-                    t = 0
-                    while t < n_taps:
-                        row = (ci * n_taps + t) * block
-                        s0 = _tap_offset(
-                            tap_phase, tap_d, tap_shift, t, ci, i, p0, n_phase, dq, slab
+                t = 0
+                while t < n_taps:
+                    s0 = _tap_offset(tap_phase, tap_d, tap_shift, t, ci, i, 0, n_phase, dq, slab)
+                    if t + 3 <= n_taps:  # three taps a pass: gq loaded once for the three
+                        s1 = _tap_offset(
+                            tap_phase, tap_d, tap_shift, t + 1, ci, i, 0, n_phase, dq, slab
                         )
-                        if t + 3 <= n_taps:  # three taps a pass: gq's block loaded once
-                            s1 = _tap_offset(
-                                tap_phase, tap_d, tap_shift, t + 1, ci, i, p0, n_phase, dq, slab
-                            )
-                            s2 = _tap_offset(
-                                tap_phase, tap_d, tap_shift, t + 2, ci, i, p0, n_phase, dq, slab
-                            )
-                            _nb_lanes3(
-                                acc, row, row + block, row + 2 * block, gq, i * length + p0,
-                                xq, s0, s1, s2, count,
-                            )  # fmt: skip
-                            t += 3
-                        else:
-                            _nb_lanes(acc[row : row + block], gq, i * length + p0, xq, s0, count)
-                            t += 1
-    for ci in range(cig):
-        for t in range(n_taps):
-            gw[o, ci, t] = _nb_tree_sum(
-                acc[(ci * n_taps + t) * block : (ci * n_taps + t + 1) * block]
-            )
+                        s2 = _tap_offset(
+                            tap_phase, tap_d, tap_shift, t + 2, ci, i, 0, n_phase, dq, slab
+                        )
+                        d0, d1, d2 = _nb_dot3(gq, i * length, xq, s0, s1, s2, length)
+                        gw[o, ci, t] += d0
+                        gw[o, ci, t + 1] += d1
+                        gw[o, ci, t + 2] += d2
+                        t += 3
+                    else:
+                        gw[o, ci, t] += _nb_dot(gq, i * length, xq, s0, length)
+                        t += 1
 
 
 @_jit.kernel()
@@ -518,10 +516,25 @@ def _nb_backward_input(g, w, gx, geo, tap_phase, tap_d, tap_shift):  # pragma: n
 
 
 @_jit.kernel()
-def _nb_backward_weight(x, g, gw, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover - numba
-    # One task per output channel (its weights), looping over the batch inside.
-    for o in range(gw.shape[0]):
-        _nb_backward_weight_task(x, g, gw, geo, tap_phase, tap_d, tap_shift, o)
+def _nb_backward_weight(x, g, gw, gb, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover
+    # gw and gb (float64) are zeroed here; one task per (batch item, group), reading x and g in
+    # order.
+    gw[...] = 0.0
+    gb[...] = 0.0
+    groups = x.shape[1] // gw.shape[1]
+    for task in range(x.shape[0] * groups):
+        _nb_backward_weight_task(x, g, gw, gb, geo, tap_phase, tap_d, tap_shift, task)
+
+
+@_jit.kernel()
+def _nb_backward(x, g, w, gx, gw, gb, geo, tap_phase, tap_d, tap_shift):  # pragma: no cover
+    # Both gradients task by task: the second pass finds the item's gradient planes in cache.
+    gw[...] = 0.0
+    gb[...] = 0.0
+    groups = x.shape[1] // w.shape[1]
+    for task in range(x.shape[0] * groups):
+        _nb_backward_input_task(g, w, gx, geo, tap_phase, tap_d, tap_shift, task)
+        _nb_backward_weight_task(x, g, gw, gb, geo, tap_phase, tap_d, tap_shift, task)
 
 
 def _to3d(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -582,9 +595,9 @@ def _nb_backward_input_call(
     grad_out, weight, input_shape, stride, padding, dilation, groups, dtype
 ):
     c_out, cig, *kernel = weight.shape
-    gx = np.zeros(input_shape, dtype)
-    if grad_out.size == 0 or gx.size == 0:
-        return gx
+    if grad_out.size == 0 or math.prod(input_shape) == 0:
+        return np.zeros(input_shape, dtype)
+    gx = np.empty(input_shape, dtype)  # the kernel writes every plane
     g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
     w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
@@ -598,23 +611,42 @@ def _nb_backward_input_call(
 
 
 def _nb_backward_weight_call(x, grad_out, weight_shape, stride, padding, dilation, groups, dtype):
+    return _nb_backward_call(x, grad_out, None, weight_shape, stride, padding, dilation, dtype)[1]
+
+
+def _nb_backward_call(x, grad_out, weight, weight_shape, stride, padding, dilation, dtype):
+    """``(grad_x, grad_w, grad_b)``; grad_x only when ``weight`` is given (else None)."""
     c_out, cig, *kernel = weight_shape
-    if grad_out.size == 0 or x.size == 0 or cig == 0:
-        return np.zeros(weight_shape, dtype)
+    want_x = weight is not None
+    if grad_out.size == 0 or x.size == 0:  # (x.size is 0 when cig is)
+        gx = np.zeros(x.shape, dtype) if want_x else None
+        gb = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
+        return gx, np.zeros(weight_shape, dtype), gb.astype(dtype)
     x5 = np.ascontiguousarray(x, dtype).reshape(_to3d(x.shape))
     g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
-    n_taps = int(np.prod(kernel))
+    n_taps = math.prod(kernel)
+    if want_x:
+        w3 = np.ascontiguousarray(weight, dtype).reshape(c_out, cig, -1)
+        gx = np.empty(x.shape, dtype)  # the kernel writes every plane
+        gx5 = gx.reshape(x5.shape)
 
-    def part(items: slice) -> np.ndarray:  # this slice's sums, in float64
+    def part(items: slice) -> tuple[np.ndarray, np.ndarray]:  # this slice's sums, in float64
         gw = np.empty((c_out, cig, n_taps), np.float64)
-        _nb_backward_weight(x5[items], g5[items], gw, *plan)
-        return gw
+        gb = np.empty(c_out, np.float64)
+        if want_x:
+            _nb_backward(x5[items], g5[items], w3, gx5[items], gw, gb, *plan)
+        else:
+            _nb_backward_weight(x5[items], g5[items], gw, gb, *plan)
+        return gw, gb
 
     n = x.shape[0]
-    partials = parallel.run(part, n, parallel.parts(n, 2.0 * grad_out.size * cig * n_taps))
-    gw = functools.reduce(np.add, partials)
-    return gw.astype(dtype, copy=False).reshape(weight_shape)
+    products = grad_out.size * cig * n_taps * (2 if want_x else 1)
+    partials = parallel.run(part, n, parallel.parts(n, 2.0 * products))
+    gw = functools.reduce(np.add, [p[0] for p in partials])
+    gb = functools.reduce(np.add, [p[1] for p in partials])
+    gw = gw.astype(dtype, copy=False).reshape(weight_shape)
+    return (gx if want_x else None), gw, gb.astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +718,35 @@ def direct_conv_backward_weight(
     if _resolve(impl) == "numba":
         return _nb_backward_weight_call(x, grad_out, weight_shape, *args)
     return _np_backward_weight(x, grad_out, weight_shape, *args)
+
+
+def direct_conv_backward(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight: np.ndarray,
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    impl: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(grad_x, grad_w, grad_b)`` of :func:`direct_conv_forward`, in one pass where it can.
+
+    The numba path computes the three task by task in one split over the threads, reading each
+    gradient plane from memory once; grad_b is ``grad_out`` summed over all but the channels.
+    """
+    dtype = _common_dtype(x, grad_out, weight)
+    args = (stride, padding, dilation, groups, dtype)
+    if _resolve(impl) == "numba":
+        return _nb_backward_call(
+            x, grad_out, weight, weight.shape, stride, padding, dilation, dtype
+        )
+    grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
+    return (
+        _np_backward_input(grad_out, weight, tuple(x.shape), *args),
+        _np_backward_weight(x, grad_out, tuple(weight.shape), *args),
+        grad_b.astype(dtype, copy=False),
+    )
 
 
 def depthwise_conv_forward(
