@@ -131,6 +131,42 @@ def test_rule_picks_direct_loops_for_first_layers_on_large_images(monkeypatch):
     assert K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
         "gemm"
     )
+    assert K._algorithms("inference", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[
+        0
+    ] == ("gemm")
+
+
+def test_rule_picks_direct_loops_for_first_layers_in_inference(monkeypatch):
+    """Without a weight-gradient to reuse im2col's columns, direct wins from smaller images."""
+    monkeypatch.setattr(_jit, "numba_available", lambda: True)
+    pads = ((2, 2), (2, 2))
+
+    def rule(x_shape, w_shape, padding=pads):
+        return K._algorithms("inference", x_shape, w_shape, (1, 1), padding, (1, 1), 1)[0]
+
+    assert rule((64, 1, 28, 28), (6, 1, 5, 5)) == "direct"  # LeNet's conv1
+    assert rule((8, 1, 28, 28), (6, 1, 5, 5)) == "gemm"  # 6,272 positions: too few
+    assert rule((64, 2, 14, 14), (8, 2, 3, 3), ((0, 0), (0, 0))) == "gemm"  # 12x12 planes
+    assert rule((64, 6, 14, 14), (16, 6, 5, 5), ((0, 0), (0, 0))) == "gemm"  # 150 taps
+
+
+def test_inference_forward_runs_the_direct_kernel(monkeypatch):
+    """conv_forward without a workspace asks the inference rule; with one, the training rule."""
+    calls = []
+    real = K.depthwise.direct_conv_forward
+    monkeypatch.setattr(K.depthwise, "direct_conv_forward", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(_jit, "numba_available", lambda: True)
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((26, 1, 28, 28))  # 20,384 output positions per channel
+    w, b = rng.standard_normal((6, 1, 5, 5)), rng.standard_normal(6)
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    training = K.conv_forward(x, w, b, *args, {})
+    assert calls == []
+    inference = K.conv_forward(x, w, b, *args)
+    assert calls == [1]
+    assert np.abs(inference - training).max() < 1e-12
+    expected = R.conv(x[:2], w, b, *args)  # the slow loops on two of the images
+    assert np.abs(inference[:2] - expected).max() < 1e-12
 
 
 @pytest.mark.parametrize("case", [c for c in grid() if c[1][2:] == (3, 3) and c[4] != (1, 1)])
