@@ -111,60 +111,57 @@ def test_rule_picks_fft_for_large_kernels_and_gemm_for_small_ones():
     )
 
 
-def test_rule_picks_direct_loops_for_first_layers_on_large_images(monkeypatch):
+def test_rule_picks_direct_loops_for_first_layers(monkeypatch):
+    """Direct forward and weight-gradient for few channels and taps from ~20,000 output
+    positions on planes of 256+; im2col elsewhere, and for every pass without numba."""
     monkeypatch.setattr(_jit, "numba_available", lambda: True)
     pads = ((2, 2), (2, 2))
-    lenet_256 = K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
-    lenet_64 = K._algorithms("forward", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)
-    assert lenet_256[0] == "gemm" and lenet_64[0] == "gemm" and "direct" in lenet_64
-    rgb = K._algorithms("forward", (8, 3, 224, 224), (16, 3, 3, 3), (1, 1), pads, (1, 1), 1)
-    one = K._algorithms("forward", (1, 3, 224, 224), (16, 3, 3, 3), (1, 1), pads, (1, 1), 1)
-    assert rgb[0] == "direct" and one[0] == "gemm"  # 50,176 positions: too few
-    # only the forward pass, and not for layers with many taps
-    assert K._algorithms("weight", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
-        "gemm"
-    )
+
+    def rule(pass_name, x_shape, w_shape, padding=pads):
+        return K._algorithms(pass_name, x_shape, w_shape, (1, 1), padding, (1, 1), 1)[0]
+
+    for pass_name in ("forward", "inference", "weight"):
+        assert rule(pass_name, (64, 1, 28, 28), (6, 1, 5, 5)) == "direct"  # LeNet's conv1
+        assert rule(pass_name, (8, 3, 224, 224), (16, 3, 3, 3)) == "direct"
+        assert rule(pass_name, (8, 1, 28, 28), (6, 1, 5, 5)) == "gemm"  # 6,272 positions
+        assert rule(pass_name, (64, 2, 14, 14), (8, 2, 3, 3), ((0, 0), (0, 0))) == "gemm"
+    assert rule("input", (64, 1, 28, 28), (6, 1, 5, 5)) == "gemm"
+    # not for layers with many taps (LeNet's conv2: 150)
     assert "direct" not in K._algorithms(
         "forward", (256, 6, 28, 28), (16, 6, 5, 5), (1, 1), pads, (1, 1), 1
     )
     monkeypatch.setattr(_jit, "numba_available", lambda: False)
-    assert K._algorithms("forward", (256, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[0] == (
-        "gemm"
-    )
-    assert K._algorithms("inference", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), pads, (1, 1), 1)[
-        0
-    ] == ("gemm")
+    for pass_name in ("forward", "inference", "weight"):
+        assert rule(pass_name, (256, 1, 28, 28), (6, 1, 5, 5)) == "gemm"
 
 
-def test_rule_picks_direct_loops_for_first_layers_in_inference(monkeypatch):
-    """Without a weight-gradient to reuse im2col's columns, direct wins from smaller images."""
-    monkeypatch.setattr(_jit, "numba_available", lambda: True)
-    pads = ((2, 2), (2, 2))
-
-    def rule(x_shape, w_shape, padding=pads):
-        return K._algorithms("inference", x_shape, w_shape, (1, 1), padding, (1, 1), 1)[0]
-
-    assert rule((64, 1, 28, 28), (6, 1, 5, 5)) == "direct"  # LeNet's conv1
-    assert rule((8, 1, 28, 28), (6, 1, 5, 5)) == "gemm"  # 6,272 positions: too few
-    assert rule((64, 2, 14, 14), (8, 2, 3, 3), ((0, 0), (0, 0))) == "gemm"  # 12x12 planes
-    assert rule((64, 6, 14, 14), (16, 6, 5, 5), ((0, 0), (0, 0))) == "gemm"  # 150 taps
-
-
-def test_inference_forward_runs_the_direct_kernel(monkeypatch):
-    """conv_forward without a workspace asks the inference rule; with one, the training rule."""
+def test_first_layer_passes_run_the_direct_kernels(monkeypatch):
+    """conv_forward, with or without a workspace, and conv_backward_weight take the direct
+    kernels where the rule says so, and agree with im2col and the slow loops."""
     calls = []
-    real = K.depthwise.direct_conv_forward
-    monkeypatch.setattr(K.depthwise, "direct_conv_forward", lambda *a: calls.append(1) or real(*a))
+    for name in ("direct_conv_forward", "direct_conv_backward_weight_bias"):
+        real = getattr(K.depthwise, name)
+        monkeypatch.setattr(
+            K.depthwise, name, lambda *a, real=real, name=name: calls.append(name) or real(*a)
+        )
     monkeypatch.setattr(_jit, "numba_available", lambda: True)
     rng = np.random.default_rng(16)
     x = rng.standard_normal((26, 1, 28, 28))  # 20,384 output positions per channel
     w, b = rng.standard_normal((6, 1, 5, 5)), rng.standard_normal(6)
     args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
     training = K.conv_forward(x, w, b, *args, {})
-    assert calls == []
     inference = K.conv_forward(x, w, b, *args)
-    assert calls == [1]
-    assert np.abs(inference - training).max() < 1e-12
+    g = rng.standard_normal(training.shape)
+    workspace = {}
+    grad_w = K.conv_backward_weight(x, g, w.shape, *args, workspace)
+    assert calls == ["direct_conv_forward"] * 2 + ["direct_conv_backward_weight_bias"]
+    # The bias-gradient, summed beside the weight-gradient, waits in the workspace.
+    np.testing.assert_allclose(K.conv_backward_bias(g, workspace), g.sum((0, 2, 3)), rtol=1e-12)
+    assert "bias_grad" not in workspace
+    with select.conv_algorithm("gemm"):
+        assert np.abs(inference - K.conv_forward(x, w, b, *args)).max() < 1e-12
+        assert np.abs(grad_w - K.conv_backward_weight(x, g, w.shape, *args)).max() < 1e-12
+    assert np.abs(training - inference).max() == 0
     expected = R.conv(x[:2], w, b, *args)  # the slow loops on two of the images
     assert np.abs(inference[:2] - expected).max() < 1e-12
 

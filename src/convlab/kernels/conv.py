@@ -1142,21 +1142,22 @@ _DIRECT_MAX_TAPS = 27
 
 
 def _small_channel_rule(pass_name, x_shape, weight_shape, stride, padding, dilation) -> bool:
-    """numba's direct forward for first layers (1-3 channels, few taps).
+    """numba's direct forward and weight-gradient for first layers (1-3 channels, few taps),
+    from about 20,000 output positions per channel on planes of 256 or more, measured:
 
-    - ``"inference"`` (a forward whose columns no weight-gradient reuses): direct from about
-      20,000 output positions per channel, 1.3-1.9x faster than im2col (LeNet's conv1 at 64
-      images 0.24 against 0.34 ms, at 256 0.75 against 0.95; 3x32x32 -> 16 or 32 channels
-      1.6-1.9x), slower below (8 images: 0.92x; 14x14 planes: 0.64x), measured.
-    - ``"forward"`` (training): im2col's columns are kept for the weight-gradient, which then
-      costs a third of a direct one, so direct only on large images: 1.7x faster at
-      3x224x224 -> 16, 1.9x at 1x256x256 k5, 1.2x at 3x112x112 (measured)."""
-    if pass_name not in ("forward", "inference") or not _jit.numba_available():
+    - forward without a weight-gradient after it (``"inference"``): 1.3-1.9x faster than
+      im2col (LeNet's conv1 at 64 images 0.24 against 0.34 ms, at 256 0.75 against 0.95;
+      3x32x32 -> 16 or 32 channels 1.6-1.9x);
+    - training (``"forward"`` then ``"weight"``; im2col would keep its columns for the
+      weight-gradient): forward + weight- + bias-gradient 1.8-2.7x faster for 3-channel
+      layers (3x32x32, 3x64x64, 3x224x224), 1.23x for LeNet's conv1 at 256 images; at 64
+      images 0.90x alone but faster inside the training step, where the 5 MB of kept columns
+      fall out of cache (0.58 against 0.69 ms a step, conv1's passes);
+    - slower below: 8 LeNet images 0.90x, 14x14 planes 0.50-0.64x."""
+    if pass_name not in ("forward", "inference", "weight") or not _jit.numba_available():
         return False
     out = math.prod(_padded_out(x_shape[2:], weight_shape[2:], stride, padding, dilation))
-    if pass_name == "inference":
-        return out >= 256 and x_shape[0] * out >= 20_000
-    return out >= 4096 and x_shape[0] * out >= 100_000
+    return out >= 256 and x_shape[0] * out >= 20_000
 
 
 def _winograd_rule(pass_name: str, x_shape, weight_shape, groups: int) -> bool:
@@ -1305,7 +1306,8 @@ def conv_backward_weight(
     """Gradient of :func:`conv_forward` with respect to ``weight``.
 
     Takes (and frees) the columns a forward pass left in ``workspace``; columns that carry the
-    bias row leave the bias-gradient there for :func:`conv_backward_bias`.
+    bias row, and the direct kernels, leave the bias-gradient there for
+    :func:`conv_backward_bias`.
     """
     weight_shape = tuple(weight_shape)
     cols = None if workspace is None else workspace.pop("cols", None)
@@ -1316,9 +1318,16 @@ def conv_backward_weight(
     }
     names = _algorithms("weight", x.shape, weight_shape, stride, padding, dilation, groups)
     if "direct" in names:
-        candidates["direct"] = lambda: depthwise.direct_conv_backward_weight(
-            x, grad_out, weight_shape, stride, padding, dilation, groups
-        )
+
+        def direct():
+            grad_w, grad_b = depthwise.direct_conv_backward_weight_bias(
+                x, grad_out, weight_shape, stride, padding, dilation, groups
+            )
+            if workspace is not None:
+                workspace["bias_grad"] = grad_b
+            return grad_w
+
+        candidates["direct"] = direct
     if "winograd" in names:
         candidates["winograd"] = lambda: _winograd_weight_grad(
             x, grad_out, padding, dilation, groups

@@ -46,6 +46,7 @@ __all__ = [
     "direct_conv_backward",
     "direct_conv_backward_input",
     "direct_conv_backward_weight",
+    "direct_conv_backward_weight_bias",
 ]
 
 IMPLS = ("auto", "numpy", "numba")
@@ -292,6 +293,28 @@ def _nb_dot(a, a0, b, b0, count):  # pragma: no cover - numba
 
 
 @_jit.kernel(reduction=True)
+def _nb_dot5(a, a0, b, offs, j, count):  # pragma: no cover - numba
+    """:func:`_nb_dot` of ``a`` with five windows of ``b`` (offsets ``offs[j:j + 5]``)."""
+    i, t, m, one = np.uint64(a0), np.uint64(0), np.uint64(count), np.uint64(1)
+    k0, k1, k2 = np.uint64(offs[j]), np.uint64(offs[j + 1]), np.uint64(offs[j + 2])
+    k3, k4 = np.uint64(offs[j + 3]), np.uint64(offs[j + 4])
+    s0 = a.dtype.type(0)
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    s4 = s0
+    while t < m:
+        v = a[i + t]
+        s0 += v * b[k0 + t]
+        s1 += v * b[k1 + t]
+        s2 += v * b[k2 + t]
+        s3 += v * b[k3 + t]
+        s4 += v * b[k4 + t]
+        t += one
+    return s0, s1, s2, s3, s4
+
+
+@_jit.kernel(reduction=True)
 def _nb_sum(a, count):  # pragma: no cover - numba
     """``sum_t a[t]`` for ``t < count``, in several vector accumulators."""
     t, m, one = np.uint64(0), np.uint64(count), np.uint64(1)
@@ -521,6 +544,7 @@ def _nb_backward_weight_task(
     grp = task - n * groups
     xq = np.empty(cig * n_phase * dq * slab, x.dtype)
     gq = np.empty(out_d * length, g.dtype)
+    offs = np.empty(n_taps, np.int64)
     for ci in range(cig):
         _nb_phases(x, n, grp * cig + ci, xq, ci * n_phase * dq * slab, geo, True)
     for co in range(cog):
@@ -529,23 +553,33 @@ def _nb_backward_weight_task(
         gb[o] += _nb_sum(gq, out_d * length)
         for ci in range(cig):
             for i in range(out_d):
+                for t in range(n_taps):
+                    offs[t] = _tap_offset(
+                        tap_phase, tap_d, tap_shift, t, ci, i, 0, n_phase, dq, slab
+                    )
                 t = 0
                 while t < n_taps:
-                    s0 = _tap_offset(tap_phase, tap_d, tap_shift, t, ci, i, 0, n_phase, dq, slab)
-                    if t + 3 <= n_taps:  # three taps a pass: gq loaded once for the three
-                        s1 = _tap_offset(
-                            tap_phase, tap_d, tap_shift, t + 1, ci, i, 0, n_phase, dq, slab
+                    left = n_taps - t
+                    # Passes of five or three taps (gq's plane loaded once for them): 25 taps
+                    # in five passes, 9 in three.
+                    if left >= 10 or left == 5 or left == 8:
+                        d0, d1, d2, d3, d4 = _nb_dot5(gq, i * length, xq, offs, t, length)
+                        gw[o, ci, t] += d0
+                        gw[o, ci, t + 1] += d1
+                        gw[o, ci, t + 2] += d2
+                        gw[o, ci, t + 3] += d3
+                        gw[o, ci, t + 4] += d4
+                        t += 5
+                    elif left >= 3:
+                        d0, d1, d2 = _nb_dot3(
+                            gq, i * length, xq, offs[t], offs[t + 1], offs[t + 2], length
                         )
-                        s2 = _tap_offset(
-                            tap_phase, tap_d, tap_shift, t + 2, ci, i, 0, n_phase, dq, slab
-                        )
-                        d0, d1, d2 = _nb_dot3(gq, i * length, xq, s0, s1, s2, length)
                         gw[o, ci, t] += d0
                         gw[o, ci, t + 1] += d1
                         gw[o, ci, t + 2] += d2
                         t += 3
                     else:
-                        gw[o, ci, t] += _nb_dot(gq, i * length, xq, s0, length)
+                        gw[o, ci, t] += _nb_dot(gq, i * length, xq, offs[t], length)
                         t += 1
 
 
@@ -674,10 +708,6 @@ def _nb_backward_input_call(
     return gx
 
 
-def _nb_backward_weight_call(x, grad_out, weight_shape, stride, padding, dilation, groups, dtype):
-    return _nb_backward_call(x, grad_out, None, weight_shape, stride, padding, dilation, dtype)[1]
-
-
 def _nb_backward_call(x, grad_out, weight, weight_shape, stride, padding, dilation, dtype):
     """``(grad_x, grad_w, grad_b)``; grad_x only when ``weight`` is given (else None)."""
     c_out, cig, *kernel = weight_shape
@@ -774,14 +804,37 @@ def direct_conv_backward_weight(
 ) -> np.ndarray:
     """Gradient of :func:`direct_conv_forward` with respect to ``weight``, shape ``weight_shape``.
 
-    The numba path adds the products lane-wise in the input dtype and sums the lanes in a tree.
+    The numba path sums each item's products per tap in vector accumulators of the input dtype
+    (reassociated) and adds those sums in float64.
     """
+    args = (stride, padding, dilation, groups, impl)
+    return direct_conv_backward_weight_bias(x, grad_out, weight_shape, *args)[0]
+
+
+def direct_conv_backward_weight_bias(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    weight_shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    impl: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(grad_w, grad_b)``: :func:`direct_conv_backward_weight` and the bias-gradient, which
+    the numba path sums from the same gradient planes (``grad_out`` summed over all but the
+    channels)."""
     dtype = _common_dtype(x, grad_out)
     weight_shape = tuple(weight_shape)
-    args = (stride, padding, dilation, groups, dtype)
     if _resolve(impl) == "numba":
-        return _nb_backward_weight_call(x, grad_out, weight_shape, *args)
-    return _np_backward_weight(x, grad_out, weight_shape, *args)
+        _, grad_w, grad_b = _nb_backward_call(
+            x, grad_out, None, weight_shape, stride, padding, dilation, dtype
+        )
+        return grad_w, grad_b
+    grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
+    args = (stride, padding, dilation, groups, dtype)
+    grad_w = _np_backward_weight(x, grad_out, weight_shape, *args)
+    return grad_w, grad_b.astype(dtype, copy=False)
 
 
 def direct_conv_backward(
