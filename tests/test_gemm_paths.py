@@ -152,7 +152,16 @@ def test_numba_columns_match_the_strided_view(spatial, kernel, stride, padding, 
 
 @pytest.mark.parametrize("groups", [1, 2])  # the bias row is for groups == 1 only
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_row_adds_the_bias_and_gives_its_gradient(groups, dtype, monkeypatch):
+@pytest.mark.parametrize(
+    "stride,padding,dilation",
+    [
+        ((1, 1), ((2, 2), (2, 2)), (1, 1)),  # row-shifted columns (LeNet's conv1)
+        ((2, 1), ((1, 2), (0, 1)), (1, 2)),  # strided window columns
+    ],
+)
+def test_bias_row_adds_the_bias_and_gives_its_gradient(
+    groups, dtype, stride, padding, dilation, monkeypatch
+):
     if not _jit.numba_available():
         pytest.skip("numba not installed: pip install 'convlab[fast]'")
     monkeypatch.setattr(parallel, "MIN_PART_WORK", 0)  # partial sums from two threads
@@ -160,8 +169,10 @@ def test_bias_row_adds_the_bias_and_gives_its_gradient(groups, dtype, monkeypatc
     x = rng.standard_normal((5, 2 * groups, 12, 12)).astype(dtype)
     w = rng.standard_normal((3 * groups, 2, 5, 5)).astype(dtype)
     b = rng.standard_normal(3 * groups).astype(dtype)
-    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), groups)  # row-shifted columns (LeNet's conv1)
-    assert K._row_shifted_applies((12, 12), (5, 5), *args[:3], (12, 12))
+    args = (stride, padding, dilation, groups)
+    out = K._padded_out((12, 12), (5, 5), stride, padding, dilation)
+    # numba writes these columns (and their row of ones) in one pass
+    assert K._columns_source(x, (5, 5), stride, padding, dilation, out).geometry is not None
     workspace = {}
     with cl.conv_algorithm("gemm"):
         y = K.conv_forward(x, w, b, *args, workspace)

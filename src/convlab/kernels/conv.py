@@ -664,15 +664,23 @@ def _columns_source(x, kernel, stride, padding, dilation, out_spatial) -> _Colum
         )
     pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
     in_place = pointwise and not any(lo or hi for lo, hi in padding) and x.flags.c_contiguous
+    geometry = None
+    if not in_place and _numba_columns(x, kernel, positions):
+        # Strided 2-d columns in one compiled pass too: 27-32 % faster than copying the
+        # window view (W3's input-gradient 1.30 -> 0.96 ms, W1c 1.04 -> 0.71 ms, one thread).
+        geometry = np.array(
+            [*kernel, *stride, *(lo for lo, _ in padding), *dilation, *out_spatial], np.int64
+        )
     return _Columns(
         x,
         None,
         lambda samples: _windows(
             _pad_zeros(x[samples], padding), kernel, stride, dilation, out_spatial
         ),
-        (n, c, *kernel, *out_spatial),
+        (n, c, *kernel, positions) if geometry is not None else (n, c, *kernel, *out_spatial),
         positions,
         in_place,
+        geometry=geometry,
     )
 
 
