@@ -424,40 +424,51 @@ class _PhaseFold:
 @_jit.kernel()
 def _nb_phase_fold(cols, taps, starts, out, geometry):  # pragma: no cover - numba
     """``out[n, c]`` (``(H, W)``, overwritten): on each stride phase, the sum of its taps'
-    columns ``cols[n, c, j]`` shifted by ``starts[j]`` on the phase grid, row by row into a
-    small accumulator and then to the phase's (strided) places in ``out``."""
+    columns ``cols[n, c, j]`` shifted by ``starts[j]`` on the phase grid, added over the phase's
+    rows that reach ``out`` as one long run per tap into an accumulator (the phase grid's rows
+    laid end to end), then copied row by row to the phase's (strided) places in ``out``."""
     grid_h, grid_w, st_h, st_w, lo_h, lo_w, length = geometry
     n, c, n_taps, _ = cols.shape
     h, w = out.shape[2], out.shape[3]
-    acc = np.empty(grid_w, out.dtype)
+    size = grid_h * grid_w
+    for j in range(n_taps):
+        size = max(size, starts[j] + length)
+    acc = np.empty(size, out.dtype)
     zero, one = out.dtype.type(0), out.dtype.type(1)
     for s in range(n):
         for ch in range(c):
             src = cols[s, ch].reshape(cols.shape[2] * cols.shape[3])
             dst = out[s, ch].reshape(h * w)
             for rh in range(st_h):
+                # Phase rows qh in [r_lo, r_hi) land on output rows qh * st_h + rh - lo_h.
+                y0 = rh - lo_h
+                r_lo = max(0, (st_h - 1 - y0) // st_h) if y0 < 0 else 0
+                r_hi = min(grid_h, (h - 1 - y0) // st_h + 1) if h - 1 - y0 >= 0 else 0
                 for rw in range(st_w):
                     phase_taps = taps[rh * st_w + rw]
                     x0 = rw - lo_w  # output column of phase column 0
                     q_lo = max(0, (st_w - 1 - x0) // st_w) if x0 < 0 else 0
                     q_hi = min(grid_w, (w - 1 - x0) // st_w + 1) if w - 1 - x0 >= 0 else 0
-                    for qh in range(grid_h):
-                        y = qh * st_h + rh - lo_h
-                        if y < 0 or y >= h or q_hi <= q_lo:
-                            continue
-                        _flat.fill(acc, q_lo, q_hi - q_lo, zero)
-                        k = 0
-                        while phase_taps[k] >= 0:
-                            j = phase_taps[k]
-                            base = qh * grid_w - starts[j]  # cols index of phase column 0
-                            first = max(q_lo, -base)
-                            stop = min(q_hi, length - base)
-                            if first < stop:
-                                _flat.axpy(
-                                    acc, first, src, j * length + base + first, stop - first, one
-                                )
-                            k += 1
-                        _flat.copy(dst, y * w + q_lo * st_w + x0, st_w, acc, q_lo, 1, q_hi - q_lo)
+                    if r_hi <= r_lo or q_hi <= q_lo:
+                        continue
+                    a0, a1 = r_lo * grid_w, r_hi * grid_w
+                    _flat.fill(acc, a0, a1 - a0, zero)
+                    k = 0
+                    while phase_taps[k] >= 0:
+                        j = phase_taps[k]
+                        first = max(a0, starts[j])  # acc positions this tap reaches
+                        stop = min(a1, starts[j] + length)
+                        if first < stop:
+                            _flat.axpy(
+                                acc, first, src, j * length + first - starts[j], stop - first, one
+                            )
+                        k += 1
+                    for qh in range(r_lo, r_hi):
+                        y = qh * st_h + y0
+                        _flat.copy(
+                            dst, y * w + q_lo * st_w + x0, st_w, acc, qh * grid_w + q_lo, 1,
+                            q_hi - q_lo,
+                        )  # fmt: skip
 
 
 def _phase_slices(phase, steps, lows, sizes):
