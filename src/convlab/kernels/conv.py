@@ -311,45 +311,59 @@ def _nb_shift_gradient(g, shifted, row, step):  # pragma: no cover - numba
     zero, one = sf.dtype.type(0), np.uint64(1)
     for plane in range(n * c):
         src0 = plane * h * w
-        for j in range(last):
-            dst0 = np.uint64((plane * last + j) * span)
+        dst0 = np.uint64(plane * last * span)
+        t = np.uint64(0)
+        while t < np.uint64(span):
+            sf[dst0 + t] = zero
+            t += one
+        for y in range(h):  # copy 0, row by row
+            d = dst0 + np.uint64(y * row)
+            src = np.uint64(src0 + y * w)
             t = np.uint64(0)
-            while t < np.uint64(span):
-                sf[dst0 + t] = zero
+            while t < np.uint64(w):
+                sf[d + t] = gf[src + t]
                 t += one
-            for y in range(h):
-                d = dst0 + np.uint64(j * step + y * row)
-                src = np.uint64(src0 + y * w)
-                t = np.uint64(0)
-                while t < np.uint64(w):
-                    sf[d + t] = gf[src + t]
-                    t += one
+        for j in range(1, last):  # copy j is copy 0 moved j * step along: one long run
+            dj = dst0 + np.uint64(j * span)
+            shift = np.uint64(j * step)
+            t = np.uint64(0)
+            while t < shift:
+                sf[dj + t] = zero
+                t += one
+            m = np.uint64(span) - shift
+            t = np.uint64(0)
+            while t < m:
+                sf[dj + shift + t] = sf[dst0 + t]
+                t += one
 
 
 @_jit.kernel()
 def _nb_fold_rows(cols, starts, out, row, low_h, low_w):  # pragma: no cover - numba
     """``out[n, c]`` (``(H, W)``, overwritten) = the sum over kernel rows ``r`` of
     ``cols[n, r, c]`` placed at flat padded offset ``starts[r]``, read inside the padding
-    (``low_h``, ``low_w``): :meth:`_Wide.input_grad`'s fold and crop in one pass, adding in
-    the same order as the NumPy passes (so the same numbers)."""
+    (``low_h``, ``low_w``): :meth:`_Wide.input_grad`'s fold and crop. Each kernel row is one
+    long run into an accumulator over the padded rows that ``out`` reads (LeNet's conv2: 144
+    elements, where a run per output row had 14), then the rows are cropped into ``out``; the
+    same additions in the same order as the NumPy passes (so the same numbers)."""
     n, rest, c, span = cols.shape
     h, w = out.shape[2], out.shape[3]
     cf, of = cols.reshape(cols.size), out.reshape(out.size)
+    a0 = low_h * row + low_w  # the padded grid's positions that out reads: [a0, a1)
+    a1 = (low_h + h - 1) * row + low_w + w
+    acc = np.empty(max(1, a1 - a0), of.dtype)
     zero, one = of.dtype.type(0), of.dtype.type(1)
     for s in range(n):
         for ch in range(c):
-            out0 = (s * c + ch) * h * w
-            _flat.fill(of, out0, h * w, zero)
+            _flat.fill(acc, 0, a1 - a0, zero)
             for r in range(rest):
                 col0 = ((s * rest + r) * c + ch) * span
-                for y in range(h):
-                    k0 = (y + low_h) * row + low_w - starts[r]
-                    first = max(0, -k0)
-                    stop = min(w, span - k0)
-                    if first < stop:  # 1 * v is v: the same sums as NumPy's adds
-                        _flat.axpy(
-                            of, out0 + y * w + first, cf, col0 + k0 + first, stop - first, one
-                        )
+                first = max(a0, starts[r])
+                stop = min(a1, starts[r] + span)
+                if first < stop:  # 1 * v is v: the same sums as NumPy's adds
+                    _flat.axpy(acc, first - a0, cf, col0 + first - starts[r], stop - first, one)
+            out0 = (s * c + ch) * h * w
+            for y in range(h):
+                _flat.copy(of, out0 + y * w, 1, acc, y * row, 1, w)
 
 
 class _PhaseFold:
