@@ -729,6 +729,11 @@ def _nb_im2col_2d(x, first, cols, geometry):  # pragma: no cover - numba
     xf = x.reshape(x.size)
     one, zero, one_value = np.uint64(1), cols.dtype.type(0), cols.dtype.type(1)
     positions = ho * wo
+    # Stride 1 in height: kernel row i + 1 reads the rows that kernel row i reads dh output rows
+    # further down, so its columns are row i's moved along by dh * wo, one long copy; only its
+    # last dh output rows are read from x (LeNet's conv2: 14 short rows per (channel, column
+    # tap) instead of 50).
+    shift_rows = min(dh, ho) if sh == 1 else ho
     for s in range(count):
         dst = cols[s]
         for ch in range(c):
@@ -739,7 +744,16 @@ def _nb_im2col_2d(x, first, cols, geometry):  # pragma: no cover - numba
                     off = j * dw - pw  # input column of output column 0
                     lo = 0 if off >= 0 else min(wo, (sw - 1 - off) // sw)
                     hi = max(lo, min(wo, (w - 1 - off) // sw + 1)) if off <= w - 1 else lo
-                    for oh in range(ho):
+                    first_row = 0
+                    if i > 0 and shift_rows < ho:
+                        prev = np.uint64(row0 - kw * positions + shift_rows * wo)
+                        d = np.uint64(row0)
+                        t = np.uint64(0)
+                        while t < np.uint64((ho - shift_rows) * wo):
+                            dst[d + t] = dst[prev + t]
+                            t += one
+                        first_row = ho - shift_rows
+                    for oh in range(first_row, ho):
                         r = oh * sh + i * dh - ph
                         d = np.uint64(row0 + oh * wo)
                         if r < 0 or r >= h:
