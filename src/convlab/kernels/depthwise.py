@@ -95,6 +95,11 @@ def _windows(kernel, stride, padding, dilation, spatial, out_spatial):
             yield offset, tuple(out_sl), tuple(in_sl)
 
 
+def _bias_grad(grad_out: np.ndarray, dtype) -> np.ndarray:
+    """``grad_out`` summed over all but the channels (in float64), as ``dtype``."""
+    return grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64).astype(dtype)
+
+
 def _common_dtype(*arrays):
     return np.result_type(*(a.dtype for a in arrays if a is not None))
 
@@ -326,19 +331,19 @@ def _nb_sum(a, count):  # pragma: no cover - numba
 
 
 @_jit.kernel(reduction=True)
-def _nb_dot3(a, a0, b, b0, b1, b2, count):  # pragma: no cover - numba
-    """:func:`_nb_dot` of ``a`` with three windows of ``b`` (offsets ``b0, b1, b2``), loading
-    each element of ``a`` once for the three."""
+def _nb_dot3(a, a0, b, offs, j, count):  # pragma: no cover - numba
+    """:func:`_nb_dot` of ``a`` with three windows of ``b`` (offsets ``offs[j:j + 3]``),
+    loading each element of ``a`` once for the three."""
     i, t, m, one = np.uint64(a0), np.uint64(0), np.uint64(count), np.uint64(1)
-    j, k, e = np.uint64(b0), np.uint64(b1), np.uint64(b2)
+    k0, k1, k2 = np.uint64(offs[j]), np.uint64(offs[j + 1]), np.uint64(offs[j + 2])
     s0 = a.dtype.type(0)
     s1 = s0
     s2 = s0
     while t < m:
         v = a[i + t]
-        s0 += v * b[j + t]
-        s1 += v * b[k + t]
-        s2 += v * b[e + t]
+        s0 += v * b[k0 + t]
+        s1 += v * b[k1 + t]
+        s2 += v * b[k2 + t]
         t += one
     return s0, s1, s2
 
@@ -571,9 +576,7 @@ def _nb_backward_weight_task(
                         gw[o, ci, t + 4] += d4
                         t += 5
                     elif left >= 3:
-                        d0, d1, d2 = _nb_dot3(
-                            gq, i * length, xq, offs[t], offs[t + 1], offs[t + 2], length
-                        )
+                        d0, d1, d2 = _nb_dot3(gq, i * length, xq, offs, t, length)
                         gw[o, ci, t] += d0
                         gw[o, ci, t + 1] += d1
                         gw[o, ci, t + 2] += d2
@@ -714,8 +717,7 @@ def _nb_backward_call(x, grad_out, weight, weight_shape, stride, padding, dilati
     want_x = weight is not None
     if grad_out.size == 0 or x.size == 0:  # (x.size is 0 when cig is)
         gx = np.zeros(x.shape, dtype) if want_x else None
-        gb = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
-        return gx, np.zeros(weight_shape, dtype), gb.astype(dtype)
+        return gx, np.zeros(weight_shape, dtype), _bias_grad(grad_out, dtype)
     x5 = np.ascontiguousarray(x, dtype).reshape(_to3d(x.shape))
     g5 = np.ascontiguousarray(grad_out, dtype).reshape(_to3d(grad_out.shape))
     plan = _nb_plan(kernel, grad_out.shape[2:], stride, padding, dilation)
@@ -831,10 +833,8 @@ def direct_conv_backward_weight_bias(
             x, grad_out, None, weight_shape, stride, padding, dilation, dtype
         )
         return grad_w, grad_b
-    grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
     args = (stride, padding, dilation, groups, dtype)
-    grad_w = _np_backward_weight(x, grad_out, weight_shape, *args)
-    return grad_w, grad_b.astype(dtype, copy=False)
+    return _np_backward_weight(x, grad_out, weight_shape, *args), _bias_grad(grad_out, dtype)
 
 
 def direct_conv_backward(
@@ -858,11 +858,10 @@ def direct_conv_backward(
         return _nb_backward_call(
             x, grad_out, weight, weight.shape, stride, padding, dilation, dtype
         )
-    grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)), dtype=np.float64)
     return (
         _np_backward_input(grad_out, weight, tuple(x.shape), *args),
         _np_backward_weight(x, grad_out, tuple(weight.shape), *args),
-        grad_b.astype(dtype, copy=False),
+        _bias_grad(grad_out, dtype),
     )
 
 
