@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import convlab.nn.functional as F
 from convlab import optim
 from convlab.data import DataLoader, Normalize, Split
 from convlab.io import checkpoint
+from convlab.kernels import _jit
 
 __all__ = ["DivergedError", "TrainOptions", "evaluate", "predict_batches", "train"]
 
@@ -75,6 +77,24 @@ class Progress:
         if self.enabled:
             self.stream.write("\r" + " " * 100 + "\r")
             self.stream.flush()
+
+
+# Seconds into the first epoch after which a kernel still in its first call is compiling.
+COMPILE_NOTICE_AFTER = 1.0
+
+
+def _compile_notice(log) -> threading.Timer:
+    """A timer that says, once, why the first epoch is slow when numba is compiling convlab's
+    kernels (a first run: about 7 s for LeNet's); cancel it after the first epoch."""
+
+    def say() -> None:
+        if _jit.compiling():
+            log("(compiling convlab's numba kernels: first run only, they are cached on disk)")
+
+    timer = threading.Timer(COMPILE_NOTICE_AFTER, say)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _loss(model_name: str, output, x, y, normalize: Normalize):
@@ -188,6 +208,7 @@ def train(options: TrainOptions, split: Split, resume: bool = False, log=print) 
     last_epoch = min(options.until or options.epochs, options.epochs)
     if start_epoch >= last_epoch:
         log(f"{out} has already trained {start_epoch} of its {options.epochs} epochs")
+    notice = _compile_notice(log)  # on a first run, numba compiles during the first steps
     for epoch in range(start_epoch, last_epoch):
         model.train()
         loader.set_epoch(epoch)
@@ -200,6 +221,7 @@ def train(options: TrainOptions, split: Split, resume: bool = False, log=print) 
             value = float(loss.item())
             if not math.isfinite(value):
                 bar.close()
+                notice.cancel()
                 raise DivergedError(
                     f"loss became {value} at epoch {epoch + 1}, step {step}; the checkpoint "
                     f"of epoch {epoch} in {out} is kept (try a smaller --lr)"
@@ -221,6 +243,7 @@ def train(options: TrainOptions, split: Split, resume: bool = False, log=print) 
                 + f" {rate:,.0f} img/s",
             )
         bar.close()
+        notice.cancel()
         seconds = time.perf_counter() - started
         elapsed += seconds
         metrics = evaluate(model, test_set, normalize, options.model)

@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "compiled_for",
+    "compiling",
     "kernel",
     "numba_available",
     "prange",
@@ -98,6 +99,16 @@ def set_jit_threads(n: int) -> None:
         numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
+# Kernels inside their first call in this process: compiling, or loading from numba's cache.
+_first_calls = 0
+
+
+def compiling() -> bool:
+    """Whether some kernel is inside its first call in this process (numba compiles it then,
+    or loads it from its on-disk cache, which takes well under a second)."""
+    return _first_calls > 0
+
+
 class _Lazy:
     """A Python function that becomes ``numba.njit(cache=True)`` of itself on first call."""
 
@@ -106,6 +117,7 @@ class _Lazy:
         self.parallel = parallel
         self.reduction = reduction
         self._compiled: Any = None
+        self._called = False
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
 
@@ -123,7 +135,17 @@ class _Lazy:
         return self._compiled
 
     def __call__(self, *args):
-        return self.compiled()(*args)
+        if self._called:
+            return self.compiled()(*args)
+        global _first_calls
+        with _lock:
+            _first_calls += 1
+        try:
+            return self.compiled()(*args)
+        finally:
+            with _lock:
+                _first_calls -= 1
+                self._called = True
 
 
 def kernel(parallel: bool = False, reduction: bool = False) -> Callable[[Callable], _Lazy]:
