@@ -659,15 +659,19 @@ def _numba_columns(x, kernel, positions) -> bool:
     return _jit.compiled_for(x.dtype)
 
 
+def _numba_geometry(x, kernel, stride, padding, dilation, out_spatial) -> np.ndarray | None:
+    """The geometry :func:`_nb_im2col_2d` takes, where it writes x's columns (else None)."""
+    if not _numba_columns(x, kernel, math.prod(out_spatial)):
+        return None
+    lows = (lo for lo, _ in padding)
+    return np.array([*kernel, *stride, *lows, *dilation, *out_spatial], np.int64)
+
+
 def _columns_source(x, kernel, stride, padding, dilation, out_spatial) -> _Columns:
     n, c = x.shape[:2]
     positions = math.prod(out_spatial)
     if _row_shifted_applies(x.shape[2:], kernel, stride, padding, dilation, out_spatial):
-        geometry = None
-        if _numba_columns(x, kernel, positions):
-            geometry = np.array(
-                [*kernel, *stride, *(lo for lo, _ in padding), *dilation, *out_spatial], np.int64
-            )
+        geometry = _numba_geometry(x, kernel, stride, padding, dilation, out_spatial)
         return _Columns(
             x,
             None,
@@ -689,13 +693,11 @@ def _columns_source(x, kernel, stride, padding, dilation, out_spatial) -> _Colum
         )
     pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
     in_place = pointwise and not any(lo or hi for lo, hi in padding) and x.flags.c_contiguous
-    geometry = None
-    if not in_place and _numba_columns(x, kernel, positions):
-        # Strided 2-d columns in one compiled pass too: 27-32 % faster than copying the
-        # window view (W3's input-gradient 1.30 -> 0.96 ms, W1c 1.04 -> 0.71 ms, one thread).
-        geometry = np.array(
-            [*kernel, *stride, *(lo for lo, _ in padding), *dilation, *out_spatial], np.int64
-        )
+    # Strided 2-d columns in one compiled pass too: 27-32 % faster than copying the window
+    # view (W3's input-gradient 1.30 -> 0.96 ms, W1c 1.04 -> 0.71 ms, one thread).
+    geometry = (
+        None if in_place else _numba_geometry(x, kernel, stride, padding, dilation, out_spatial)
+    )
     return _Columns(
         x,
         None,
@@ -911,32 +913,28 @@ def _input_grad_plan(
 
     def part(samples: slice) -> None:
         g = grad_out[samples]
-        if numba:  # no widened copy of g; every element of grad_x is written
-            step = _chunk(len(g), sample_bytes)
-            for start in range(0, len(g), step):
-                rows = slice(start, min(start + step, len(g)))
-                wide.input_grad_numba(g[rows], weight, grad_x[samples][rows])
-            _add_bias(grad_x[samples], bias)
-            return
-        g = layout.widen(g) if layout is not None else g
-        g = g.reshape(len(g), groups, c_out // groups, positions)
+        if not numba:  # the numba pass reads the narrow g: no widened copy
+            g = layout.widen(g) if layout is not None else g
+            g = g.reshape(len(g), groups, c_out // groups, positions)
         step = _chunk(len(g), sample_bytes)
         for start in range(0, len(g), step):
             rows = slice(start, min(start + step, len(g)))
             target = grad_x[samples][rows]
-            if shifted:
+            if numba:  # every element of grad_x is written
+                wide.input_grad_numba(g[rows], weight, target)
+            elif shifted:
                 wide.input_grad(g[rows, 0], weight, target)
-                continue
-            cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
-            if wide is not None:
-                wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
-            elif phase_numba:
-                phases.fold_numba(cols.reshape(len(cols), c_in, -1, positions), target)
-            elif phases is not None:
-                phases.fold(cols.reshape(len(cols), c_in, -1, positions), target)
             else:
-                cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
-                col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
+                cols = np.matmul(w_t, g[rows])  # (n, G, C_in/G * K, P)
+                if wide is not None:
+                    wide.fold(cols.reshape(len(cols), c_in, *kernel, positions), target)
+                elif phase_numba:
+                    phases.fold_numba(cols.reshape(len(cols), c_in, -1, positions), target)
+                elif phases is not None:
+                    phases.fold(cols.reshape(len(cols), c_in, -1, positions), target)
+                else:
+                    cols = cols.reshape(len(cols), c_in, *kernel, *out_spatial)
+                    col2im(cols, target.shape, kernel, stride, padding, dilation, out=target)
         _add_bias(grad_x[samples], bias)
 
     flops = 2.0 * n * c_out * positions * math.prod(weight.shape[1:])

@@ -648,11 +648,11 @@ def _cached_plan(kernel, out_spatial, stride, padding, dilation):
     return (*s, *lo, dq, hq, wq), taps[0], taps[1], taps[2]
 
 
-def _on_convlab_threads(part, n: int, products: int) -> None:
+def _on_convlab_threads(part, n: int, products: int) -> list:
     """Run a numba kernel on slices of the batch, on convlab's threads (the kernels release the
-    GIL). numba's own workqueue threads (prange) were slower to start and now and then one of
-    them late: W1d took 2.1 or 4.4 ms from call to call."""
-    parallel.run(part, n, parallel.parts(n, 2.0 * products))
+    GIL); the parts' results, in order. numba's own workqueue threads (prange) were slower to
+    start and now and then one of them late: W1d took 2.1 or 4.4 ms from call to call."""
+    return parallel.run(part, n, parallel.parts(n, 2.0 * products))
 
 
 def _nb_forward_call(x, weight, bias, stride, padding, dilation, groups, dtype):
@@ -723,9 +723,8 @@ def _nb_backward_call(x, grad_out, weight, weight_shape, stride, padding, dilati
             _nb_backward_weight_tasks(x5[items], g5[items], gw, gb, *plan, 0, tasks)
         return gw, gb
 
-    n = x.shape[0]
     products = grad_out.size * cig * n_taps * (2 if want_x else 1)
-    partials = parallel.run(part, n, parallel.parts(n, 2.0 * products))
+    partials = _on_convlab_threads(part, x.shape[0], products)
     gw = functools.reduce(np.add, [p[0] for p in partials])
     gb = functools.reduce(np.add, [p[1] for p in partials])
     gw = gw.astype(dtype, copy=False).reshape(weight_shape)
